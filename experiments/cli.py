@@ -1,0 +1,192 @@
+"""The ``grokking`` command.
+
+Subcommands (``grokking COMMAND --help`` for each):
+
+- ``derive [--check]``: run the SymPy derivations, regenerate ``theory/generated/`` and
+  ``results/equations.md``; with ``--check``, exit 1 if anything committed is stale.
+- ``run NAME [--quick] [--out-dir DIR]``, ``run all``, ``run --list``: registered experiments.
+- ``ode``: the online-limit (gamma = inf) ODEs of the committee machine.
+- ``simulate``: torch simulations of the committee machine at finite D.
+
+Heavy imports happen inside the handlers, so ``--help`` answers at once. Invalid input exits
+with code 2 and a message naming the parameter, before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+EXIT_DIVERGED = 3
+EXIT_STALE = 1
+
+
+def _command_line() -> str:
+    return "grokking " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+# ----------------------------------------------------------------------------- derive
+def _add_derive(sub) -> None:
+    p = sub.add_parser("derive", help="regenerate generated code and results/equations.md",
+                       description="Run the SymPy derivations (derive -> validate -> cse -> print) "
+                       "and write theory/generated/*.py and results/equations.md.")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 if the committed files differ from a fresh derivation")
+    p.set_defaults(handler=_derive)
+
+
+def _derive(args) -> int:
+    from theory import codegen
+
+    if args.check:
+        stale = codegen.check()
+        for path in stale:
+            print(f"stale: {path}")
+        print("derived files are up to date" if not stale else
+              "run `grokking derive` to regenerate")
+        return EXIT_STALE if stale else 0
+    for path in codegen.write():
+        print(f"wrote {path}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- run
+def _add_run(sub) -> None:
+    p = sub.add_parser("run", help="run a registered experiment (or all of them)",
+                       description="Run a registered experiment; write DIR/quick.nc or DIR/full.nc "
+                       "(a labelled dataset) and a figure beside it.")
+    p.add_argument("name", nargs="?", help="experiment name, or 'all'")
+    p.add_argument("--list", action="store_true", help="list the registered experiments")
+    p.add_argument("--quick", action="store_true", help="the quick configuration (default: full)")
+    p.add_argument("--out-dir", type=Path,
+                   help="output folder (default results/NAME/; for 'all', the root, default results/)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a dataset of a different configuration")
+    p.set_defaults(handler=_run)
+
+
+def _run(args) -> int:
+    from experiments import registry, runner
+
+    if args.list or not args.name:
+        for exp in registry.experiments().values():
+            print(f"{exp.name:24s} {exp.summary}")
+        return 0 if args.list else EXIT_BAD_INPUT
+    label = "quick" if args.quick else "full"
+    if args.name == "all":
+        from theory import codegen
+
+        derive_outcome = codegen.check_outcome()
+        outcomes, index = runner.run_all(label, args.out_dir or Path("results"),
+                                         overwrite=args.overwrite, command=_command_line(),
+                                         extra=[derive_outcome])
+        for o in outcomes:
+            print(f"{o.name:24s} {o.status:10s} {o.seconds:8.1f} s"
+                  + ("" if o.claim_ok is None else f"  claim holds: {o.claim_ok}"))
+        print(f"wrote {index}")
+        return 0 if all(o.status == "complete" for o in outcomes) else 1
+    try:
+        registry.get(args.name)
+    except KeyError as exc:
+        print(f"grokking run: {exc.args[0]}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    o = runner.run_one(args.name, label, args.out_dir, overwrite=args.overwrite,
+                       command=_command_line())
+    for path in o.files:
+        print(f"wrote {path}")
+    if o.claim_ok is not None:
+        print(f"claim holds: {o.claim_ok} ({o.claim_note})")
+    return 0 if o.status == "complete" else 1
+
+
+# ----------------------------------------------------------------------------- ode
+def _add_ode(sub) -> None:
+    p = sub.add_parser("ode", help="integrate the online-limit (gamma = inf) ODEs",
+                       description="Integrate the generated online-limit ODEs for (A, C) and write "
+                       "A(t, i), C(t, i, j), test_loss(t) and the loss-decomposition terms.")
+    _add_model_args(p)
+    p.add_argument("--t-max", type=float, required=True, help="final time")
+    p.add_argument("--records", type=int, default=400, help="number of log-spaced record times")
+    p.add_argument("--out", type=Path, required=True, help="output NetCDF file")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a file of a different configuration")
+    p.set_defaults(handler=lambda args: _delegate("numerics.ode", args))
+
+
+def _add_model_args(p) -> None:
+    p.add_argument("--N", type=int, required=True, help="hidden units")
+    p.add_argument("--alpha", type=float, required=True, help="output scale (laziness)")
+    p.add_argument("--eps", type=float, required=True, help="quadratic part of phi (NTK alignment)")
+    p.add_argument("--A0", required=True, help="initial alignments A_i = w_i.beta/D, comma-separated")
+    p.add_argument("--C0", default="identity",
+                   help="initial overlaps C_ij = w_i.w_j/D: 'identity' or rows ';'-separated, "
+                   "entries ','-separated (e.g. '1,0.1;0.1,1')")
+
+
+# ----------------------------------------------------------------------------- simulate
+def _add_simulate(sub) -> None:
+    p = sub.add_parser("simulate", help="torch simulation of the committee machine at finite D",
+                       description="Full-batch Euler gradient flow of the committee machine on P = "
+                       "gamma*D Gaussian points, for several seeds at once.")
+    _add_model_args(p)
+    p.add_argument("--D", type=int, required=True, help="input dimension")
+    p.add_argument("--gamma", type=float, help="P / D (give this or --P)")
+    p.add_argument("--P", type=int, help="number of training points (instead of --gamma)")
+    p.add_argument("--seeds", type=int, default=10, help="independent datasets/initialisations")
+    p.add_argument("--seed0", type=int, default=0, help="first seed")
+    p.add_argument("--t-max", type=float, required=True, help="final time")
+    p.add_argument("--dt", type=float, required=True, help="Euler step")
+    p.add_argument("--records", type=int, default=200, help="number of log-spaced record times")
+    p.add_argument("--held-out", type=int, default=0, help="also record the loss on this many fresh points")
+    p.add_argument("--device", default="cpu", help="torch device (cpu or cuda)")
+    p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    p.add_argument("--out", type=Path, required=True, help="output NetCDF file")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a file of a different configuration")
+    p.set_defaults(handler=lambda args: _delegate("numerics.simulate.cli", args))
+
+
+def _delegate(module: str, args) -> int:
+    import importlib
+
+    args.command_line = _command_line()
+    return importlib.import_module(module).main(args)
+
+
+# ----------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="grokking",
+        description="Grokking theory workbench: derived equations, DMFT/ODE solvers and torch "
+        "simulations of three theories of grokking, stored as labelled datasets.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_add_derive, _add_run, _add_ode, _add_simulate):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    from numerics.io import ConfigMismatchError
+    from numerics.validate import InputError
+
+    try:
+        return int(args.handler(args) or 0)
+    except (InputError, ConfigMismatchError) as exc:
+        print(f"grokking {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())
