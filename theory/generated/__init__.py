@@ -1,0 +1,1 @@
+"""Generated NumPy modules (do not edit): `grokking derive` writes them."""
