@@ -133,7 +133,8 @@ def render_function(spec: Spec) -> str:
         name = f"S{n}"
         rename[sym] = sp.Symbol(name)
         sub, ops = con.einsum()
-        prelude.append(f"    {name} = numpy.einsum({sub!r}, {', '.join(ops)})"
+        opt = ", optimize=True" if len(ops) > 1 else ""  # BLAS path for products of arrays
+        prelude.append(f"    {name} = numpy.einsum({sub!r}, {', '.join(ops)}{opt})"
                        f"{_placement(con.free, out_free)}  # {con}")
     for sym in sorted(expr.free_symbols - set(spec.table), key=str):
         s = sym.name
@@ -157,7 +158,6 @@ def render_function(spec: Spec) -> str:
     printer = SciPyPrinter({"fully_qualified_modules": True, "inline": True})
     lines = [f"    {sym} = {printer.doprint(val)}" for sym, val in replacements]
     body = printer.doprint(reduced)
-    ax = {(): "", ("i",): "[..., None]", ("i", "j"): "[..., None, None]"}[out_free]
     doc = textwrap.fill(spec.doc.replace("\\", "\\\\"), 92, subsequent_indent="    ")
     if spec.order_parameters:
         args = ORDER_ARGS
@@ -168,8 +168,8 @@ def render_function(spec: Spec) -> str:
                 "    A, C, N = _overlaps(A, C)",
                 "    shape = numpy.broadcast_shapes(A.shape[:-1], C.shape[:-2], numpy.shape(alpha), "
                 f"numpy.shape(eps)){shape}",
-                f"    alpha = numpy.asarray(alpha, dtype=float){ax}",
-                f"    eps = numpy.asarray(eps, dtype=float){ax}"]
+                f"    alpha = _parameter(alpha, {len(out_free)})",
+                f"    eps = _parameter(eps, {len(out_free)})"]
     else:
         used = {_PY_NAMES.get(s.name, s.name) for s in spec.expr.free_symbols}
         if set(spec.table) & spec.expr.free_symbols:
@@ -205,6 +205,13 @@ def _overlaps(A, C):
     if A.ndim < 1 or A.shape[-1] != N:
         raise ValueError(f"A must have shape (..., N) with N = {N}, got {A.shape}")
     return A, C, N
+
+
+def _parameter(value, trailing):
+    """A parameter as a NumPy scalar, or as an array with ``trailing`` unit axes appended to
+    broadcast against (..., N) or (..., N, N) (scalars stay scalars: faster arithmetic)."""
+    value = numpy.asarray(value, dtype=float)
+    return value[(...,) + (None,) * trailing] if value.ndim else value[()]
 
 
 def online_rhs(A, C, alpha, eps):
