@@ -39,6 +39,7 @@ Responses (DMFT paper, eqs. 9 and 21):
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -131,6 +132,7 @@ class SweepResult:
     train_loss_se: np.ndarray
     noise: dict = field(default_factory=dict)   # Monte-Carlo standard errors (pooled) per field
     steps: int = 0
+    seconds: dict = field(default_factory=dict)  # wall time: linear (w-process), sampling, responses
 
 
 NUGGET = 1e-6   # relative regularisation of the causal Cholesky factor of C^g (see sweep)
@@ -174,8 +176,8 @@ def sweep(problem: Problem, noise: Noise, *, frozen: Fields | None = None, estim
     est = Fields.zeros(T, N)
     used = frozen if frozen is not None else est   # the fields driving the w-process
 
-    Linv = np.zeros((T + 1, T + 1, N, N))
-    Rw = np.zeros((T + 1, T + 1, N, N))
+    Lf = np.zeros(((T + 1) * N, (T + 1) * N))    # L^-1 (flat), built row block by row block
+    Rw = np.zeros((T + 1, T + 1, N, N)) if estimator == "jacobian" else None
     A = np.zeros((T + 1, N))
     Cw_diag = np.zeros((T + 1, N, N))
     covb = np.zeros(((T + 1) * N, (T + 1) * N))   # Cov(b), filled as fields become known
@@ -200,22 +202,35 @@ def sweep(problem: Problem, noise: Noise, *, frozen: Fields | None = None, estim
     train_se = np.zeros(T + 1)
     se_acc = {"Cg": [], "Rh": [], "Rhs": []}
 
+    clock = {"linear": 0.0, "sampling": 0.0, "responses": 0.0}
+    tick = time.perf_counter()
+
+    def lap(name):
+        nonlocal tick
+        now = time.perf_counter()
+        clock[name] += now - tick
+        tick = now
+
     for n in range(last + 1):
         # ---- exact w-process statistics at step n (depend on fields at steps < n)
-        if n == 0:
-            Linv[0, 0] = I
-        else:
-            Linv[n, :n] = Linv[n - 1, :n] + dt * np.einsum("kab,kjbc->jac", used.Rh[n - 1, :n], Linv[:n, :n])
-            Linv[n, n] = I
-            Rw[n, :n] = Linv[n, 1:n + 1]
-        row = np.transpose(Linv[n, :n + 1], (1, 0, 2)).reshape(N, (n + 1) * N)
+        cur, prev_rows = slice(n * N, (n + 1) * N), slice((n - 1) * N, n * N)
+        if n > 0:
+            # w_n = w_{n-1} + dt sum_{k<n} Rh[n-1, k] w_k + b_n
+            rh_row = np.transpose(used.Rh[n - 1, :n], (1, 0, 2)).reshape(N, n * N)
+            Lf[cur, :n * N] = Lf[prev_rows, :n * N] + dt * rh_row @ Lf[:n * N, :n * N]
+        Lf[cur, cur] = I
+        row = Lf[cur, :(n + 1) * N]
+        rw_row = Lf[cur, N:(n + 1) * N]              # Rw[n, m] = L^-1[n, m+1], m < n
+        if Rw is not None and n > 0:
+            Rw[n, :n] = np.transpose(rw_row.reshape(N, n, N), (1, 0, 2))
         A[n] = row @ Rb[:(n + 1) * N]
         Cw_diag[n] = row @ covb[:(n + 1) * N, :(n + 1) * N] @ row.T
+        lap("linear")
         # ---- Gaussian input and the non-Gaussian preactivation
-        u = np.einsum("sjb,jab->sa", bprime[:, :n + 1], Linv[n, :n + 1])
+        u = bprime[:, :n + 1].reshape(S, -1) @ row.T
         if n > 0 and ig > 0:
-            stacked = np.stack([g[:, :n], gdot[:, :n], gstar[:, :n]])
-            mem = dt * ig * np.einsum("xsmb,mab->xsa", stacked, Rw[n, :n])
+            stacked = np.concatenate([g[:, :n], gdot[:, :n], gstar[:, :n]]).reshape(3 * S, n * N)
+            mem = dt * ig * (stacked @ rw_row.T).reshape(3, S, N)
         else:
             mem = np.zeros((3, S, N))
         h = u + mem[0]
@@ -231,8 +246,9 @@ def sweep(problem: Problem, noise: Noise, *, frozen: Fields | None = None, estim
         g[:, n] = dph_h * delta_h[:, None]
         gdot[:, n] = jg(hdot)
         gstar[:, n] = dph_h * hstar[:, None] + jg(hsdot)
+        lap("sampling")
         # ---- estimates at step n
-        est.Cg[n, :n + 1] = np.einsum("sa,smb->mab", g[:, n], g[:, :n + 1]) / S
+        est.Cg[n, :n + 1] = _outer_mean(g[:, n], g[:, :n + 1])
         est.Cg[:n + 1, n] = np.transpose(est.Cg[n, :n + 1], (0, 2, 1))
         dev_local = (eps * (delta_h - delta_u)[:, None, None] * I
                      - alpha / N * (dph_h[:, :, None] * dph_h[:, None, :] - dph_u[:, :, None] * dph_u[:, None, :]))
@@ -247,7 +263,7 @@ def sweep(problem: Problem, noise: Noise, *, frozen: Fields | None = None, estim
         if n > 0 and ig > 0:
             if estimator == "probe":
                 contrib = jg(hdot - v[:, n])
-                est.Rh[n, :n] = np.einsum("sa,smb->mab", contrib, v[:, :n]) / S
+                est.Rh[n, :n] = _outer_mean(contrib, v[:, :n])
                 se_acc["Rh"].append((np.abs(contrib).std(0)[:, None] * np.abs(v[:, :n]).std(0).mean()).ravel()
                                     / np.sqrt(S))
             else:
@@ -264,6 +280,7 @@ def sweep(problem: Problem, noise: Noise, *, frozen: Fields | None = None, estim
             JG[:, n] = np.einsum("sac,scmb->samb",
                                  eps * delta_h[:, None, None] * I - alpha / N * dph_h[:, :, None] * dph_h[:, None, :], Jn)
         se_acc["Cg"].append((g[:, n, :, None] * g[:, n, None, :]).std(0).ravel() / np.sqrt(S))
+        lap("responses")
         if n == T:
             break
         # ---- extend Cov(b), <b beta> and the Gaussian source b' to step n + 1
@@ -291,10 +308,18 @@ def sweep(problem: Problem, noise: Noise, *, frozen: Fields | None = None, estim
         covb[N:(n + 2) * N, sl] = covb[sl, N:(n + 2) * N].T
         covb[:N, sl] = covb[sl, :N].T
         bprime[:, n + 1] = dt * (eta + used.Rhs[n][None, :] * hstar[:, None])
+        lap("linear")
 
     noise_level = {k: float(np.sqrt(np.mean(np.concatenate(v_) ** 2))) if v_ else 0.0
                    for k, v_ in se_acc.items()}
-    return SweepResult(est, A, Cw_diag, Linv, train, train_se, noise_level, last)
+    Linv = np.transpose(Lf.reshape(T + 1, N, T + 1, N), (0, 2, 1, 3))
+    return SweepResult(est, A, Cw_diag, Linv, train, train_se, noise_level, last, clock)
+
+
+def _outer_mean(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """mean_s a[s, :] b[s, m, :]^T as an (m, N, N) array, through one matrix product."""
+    S, M, N = b.shape
+    return np.transpose((a.T @ b.reshape(S, M * N)).reshape(a.shape[1], M, N), (1, 0, 2)) / S
 
 
 def _forward_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:
