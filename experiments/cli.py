@@ -7,6 +7,7 @@ Subcommands (``grokking COMMAND --help`` for each):
 - ``run NAME [--quick] [--out-dir DIR]``, ``run all``, ``run --list``: registered experiments.
 - ``ode``: the online-limit (gamma = inf) ODEs of the committee machine.
 - ``simulate``: torch simulations of the committee machine at finite D.
+- ``dmft``: the finite-gamma DMFT of the committee machine.
 
 Heavy imports happen inside the handlers, so ``--help`` answers at once. Invalid input exits
 with code 2 and a message naming the parameter, before anything is written.
@@ -117,11 +118,22 @@ def _add_ode(sub) -> None:
     p.set_defaults(handler=lambda args: _delegate("numerics.ode", args))
 
 
-def _add_model_args(p) -> None:
+def _add_model_args(p, sweep: bool = False) -> None:
     p.add_argument("--N", type=int, required=True, help="hidden units")
-    p.add_argument("--alpha", type=float, required=True, help="output scale (laziness)")
-    p.add_argument("--eps", type=float, required=True, help="quadratic part of phi (NTK alignment)")
-    p.add_argument("--A0", required=True, help="initial alignments A_i = w_i.beta/D, comma-separated")
+    if sweep:
+        p.add_argument("--alpha", required=True,
+                       help="output scale (laziness); a comma-separated list runs a batched sweep")
+        p.add_argument("--eps", required=True,
+                       help="quadratic part of phi (NTK alignment); a comma-separated list sweeps")
+        p.add_argument("--A0", default=None,
+                       help="initial alignments A_i = w_i.beta/D, comma-separated; weights are "
+                       "built with exactly these overlaps (omit for random weights of scale --sigma)")
+    else:
+        p.add_argument("--alpha", type=float, required=True, help="output scale (laziness)")
+        p.add_argument("--eps", type=float, required=True,
+                       help="quadratic part of phi (NTK alignment)")
+        p.add_argument("--A0", required=True,
+                       help="initial alignments A_i = w_i.beta/D, comma-separated")
     p.add_argument("--C0", default="identity",
                    help="initial overlaps C_ij = w_i.w_j/D: 'identity' or rows ';'-separated, "
                    "entries ','-separated (e.g. '1,0.1;0.1,1')")
@@ -132,7 +144,7 @@ def _add_simulate(sub) -> None:
     p = sub.add_parser("simulate", help="torch simulation of the committee machine at finite D",
                        description="Full-batch Euler gradient flow of the committee machine on P = "
                        "gamma*D Gaussian points, for several seeds at once.")
-    _add_model_args(p)
+    _add_model_args(p, sweep=True)
     p.add_argument("--D", type=int, required=True, help="input dimension")
     p.add_argument("--gamma", type=float, help="P / D (give this or --P)")
     p.add_argument("--P", type=int, help="number of training points (instead of --gamma)")
@@ -142,12 +154,50 @@ def _add_simulate(sub) -> None:
     p.add_argument("--dt", type=float, required=True, help="Euler step")
     p.add_argument("--records", type=int, default=200, help="number of log-spaced record times")
     p.add_argument("--held-out", type=int, default=0, help="also record the loss on this many fresh points")
+    p.add_argument("--sigma", type=float, default=1.0,
+                   help="scale of random initial weights w_i ~ N(0, sigma^2 I) (without --A0)")
+    p.add_argument("--fresh-data", action="store_true",
+                   help="one-pass training: a new batch of P points at every Euler step")
+    p.add_argument("--max-loss", type=float, default=1e8,
+                   help="stop as diverged when the train loss exceeds this (or is not finite)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's choice; 1 on a busy machine)")
     p.add_argument("--device", default="cpu", help="torch device (cpu or cuda)")
     p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     p.add_argument("--out", type=Path, required=True, help="output NetCDF file")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a file of a different configuration")
     p.set_defaults(handler=lambda args: _delegate("numerics.simulate.cli", args))
+
+
+# ----------------------------------------------------------------------------- dmft
+def _add_dmft(sub) -> None:
+    p = sub.add_parser("dmft", help="solve the finite-gamma DMFT of the committee machine",
+                       description="Solve the DMFT of the committee machine at P = gamma D, D -> inf "
+                       "(DMFT paper eqs. 2-9): train and test loss, A, C and the two-time correlation "
+                       "and response functions, and the train/test gap formula (eq. 5).")
+    _add_model_args(p)
+    p.add_argument("--gamma", required=True, help="P / D (a positive number, or inf)")
+    p.add_argument("--t-max", type=float, required=True, help="final time")
+    p.add_argument("--dt", type=float, default=0.25, help="time step of the grid")
+    p.add_argument("--samples", type=int, default=8000, help="Monte-Carlo paths of the h-process")
+    p.add_argument("--seed", type=int, default=0, help="seed of the common random numbers")
+    p.add_argument("--method", default="march", choices=["march", "iterate"],
+                   help="march: one causal sweep (exact fixed point); iterate: the damped fixed-point "
+                   "iteration of the paper (A.6)")
+    p.add_argument("--estimator", default="probe", choices=["probe", "jacobian"],
+                   help="response estimator for the memory part of R^h")
+    p.add_argument("--damping", type=float, default=0.5, help="iterate: weight of the new estimate")
+    p.add_argument("--max-iter", type=int, default=50, help="iterate: at most this many map evaluations")
+    p.add_argument("--tol", type=float, default=0.1,
+                   help="iterate: stop when the residual is below tol Monte-Carlo standard errors")
+    p.add_argument("--anderson", action="store_true", help="iterate: safeguarded Anderson acceleration")
+    p.add_argument("--resume", action="store_true",
+                   help="iterate: continue from the iterate saved in --out (same configuration; each "
+                   "run adds at most --max-iter iterations)")
+    p.add_argument("--out", type=Path, required=True, help="output NetCDF file")
+    p.add_argument("--overwrite", action="store_true", help="replace a file of a different configuration")
+    p.set_defaults(handler=lambda args: _delegate("numerics.dmft.cli", args))
 
 
 def _delegate(module: str, args) -> int:
@@ -165,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         "simulations of three theories of grokking, stored as labelled datasets.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_derive, _add_run, _add_ode, _add_simulate):
+    for add in (_add_derive, _add_run, _add_ode, _add_simulate, _add_dmft):
         add(sub)
     return parser
 

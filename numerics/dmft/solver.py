@@ -7,7 +7,8 @@ Two methods on the same discretisation and the same common random numbers
   statistics it has just estimated at earlier steps solves it exactly for the frozen random
   numbers; the fixed-point residual |F(x*) - x*| of the result is zero to round-off.
 - ``iterate``: the paper's scheme (A.6): start from the online limit (gamma = inf), evaluate the
-  fixed-point map F (one frozen sweep) and update x <- (1 - damping) x + damping F(x), or use
+  fixed-point map F (one frozen sweep) and update x <- (1 - damping) x + damping F(x) (at most
+  ``max_iter`` evaluations per call; a resumed solve continues from the saved F(x)), or use
   safeguarded Anderson acceleration (scipy.optimize.anderson, falling back to damping when it
   fails). The residual of each iterate, max over the blocks (Cg, Rh, Rhs) of
   RMS(F(x) - x) / (Monte-Carlo standard error of the block), is recorded; the loop stops when it
@@ -137,7 +138,10 @@ def solve(cfg: DMFTConfig, *, checkpoint=None, start: sw.Fields | None = None,
     t0 = time.perf_counter()
     if cfg.method == "march" or math.isinf(cfg.gamma):
         res = sw.sweep(p, noise, estimator=cfg.estimator)
-        return Solution(cfg, res, [], 1, time.perf_counter() - t0)
+        sol = Solution(cfg, res, [], 1, time.perf_counter() - t0)
+        if res.diverged is not None:
+            sol.status = f"diverged: non-finite statistics at t = {res.diverged * cfg.dt:g}"
+        return sol
     residuals = list(start_residuals or [])
     x = start.copy() if start is not None else online_limit(cfg, noise).fields
     evals = 0
@@ -155,7 +159,8 @@ def solve(cfg: DMFTConfig, *, checkpoint=None, start: sw.Fields | None = None,
             return sol
         log.warning("Anderson acceleration failed; continuing with damped iteration")
     status = "not converged"
-    while len(residuals) < cfg.max_iter:
+    done_before = len(residuals)
+    while len(residuals) - done_before < cfg.max_iter:
         out = F(x)
         r = residual(out.fields, x, out.noise)
         residuals.append(r)
@@ -167,7 +172,7 @@ def solve(cfg: DMFTConfig, *, checkpoint=None, start: sw.Fields | None = None,
         new = sw.Fields(*(cfg.damping * getattr(out.fields, k) + (1 - cfg.damping) * getattr(x, k)
                           for k in ("Cg", "Rh", "Rhs")))
         x = new
-        sol.status = f"iterating ({len(residuals)} of at most {cfg.max_iter})"
+        sol.status = f"iterating ({len(residuals) - done_before} of at most {cfg.max_iter} in this run)"
         if checkpoint is not None:
             checkpoint(sol, x)
     sol.status = status if status == "complete" else \

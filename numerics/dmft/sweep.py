@@ -133,6 +133,7 @@ class SweepResult:
     noise: dict = field(default_factory=dict)   # Monte-Carlo standard errors (pooled) per field
     steps: int = 0
     seconds: dict = field(default_factory=dict)  # wall time: linear (w-process), sampling, responses
+    diverged: int | None = None                  # first step with a non-finite statistic
 
 
 NUGGET = 1e-6   # relative regularisation of the causal Cholesky factor of C^g (see sweep)
@@ -155,6 +156,7 @@ def _cholesky_psd(M: np.ndarray, what: str, scale: float | None = None) -> np.nd
     raise CovarianceError(f"{what} is not positive semi-definite (smallest eigenvalue {lam:.3g})")
 
 
+@np.errstate(over="ignore", invalid="ignore")   # divergence is detected and reported instead
 def sweep(problem: Problem, noise: Noise, *, frozen: Fields | None = None, estimator: str = "probe",
           until: int | None = None) -> SweepResult:
     """One causal sweep (see module docstring).
@@ -211,6 +213,7 @@ def sweep(problem: Problem, noise: Noise, *, frozen: Fields | None = None, estim
         clock[name] += now - tick
         tick = now
 
+    diverged = None
     for n in range(last + 1):
         # ---- exact w-process statistics at step n (depend on fields at steps < n)
         cur, prev_rows = slice(n * N, (n + 1) * N), slice((n - 1) * N, n * N)
@@ -281,6 +284,9 @@ def sweep(problem: Problem, noise: Noise, *, frozen: Fields | None = None, estim
                                  eps * delta_h[:, None, None] * I - alpha / N * dph_h[:, :, None] * dph_h[:, None, :], Jn)
         se_acc["Cg"].append((g[:, n, :, None] * g[:, n, None, :]).std(0).ravel() / np.sqrt(S))
         lap("responses")
+        if not (np.isfinite(train[n]) and np.all(np.isfinite(A[n])) and np.all(np.isfinite(est.Rh[n]))):
+            diverged = n
+            break
         if n == T:
             break
         # ---- extend Cov(b), <b beta> and the Gaussian source b' to step n + 1
@@ -313,7 +319,8 @@ def sweep(problem: Problem, noise: Noise, *, frozen: Fields | None = None, estim
     noise_level = {k: float(np.sqrt(np.mean(np.concatenate(v_) ** 2))) if v_ else 0.0
                    for k, v_ in se_acc.items()}
     Linv = np.transpose(Lf.reshape(T + 1, N, T + 1, N), (0, 2, 1, 3))
-    return SweepResult(est, A, Cw_diag, Linv, train, train_se, noise_level, last, clock)
+    steps = last if diverged is None else diverged - 1
+    return SweepResult(est, A, Cw_diag, Linv, train, train_se, noise_level, steps, clock, diverged)
 
 
 def _outer_mean(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -1,0 +1,185 @@
+"""Critical training fraction of toy addition (Liu et al. 2022, Fig. 4a-b and Fig. 5a).
+
+Theory: for many random training sets D at each training fraction, the nullity n0 of A(P0(D))
+(eq. (7)); the probability ``p_unique`` that the training set implies a unique linear
+representation (n0 = 2) and the grokking rate ``lambda3`` (Sec. 3.2; 0 when n0 > 2). The
+critical fraction is where ``p_unique`` crosses 1/2 (the paper: r_c = 0.4 for p = 10). The same
+for modular addition (n0 = 1 is unique there).
+
+Simulation beside it (Fig. 4b): the toy model trained on random splits at a few fractions, one
+batched computation; the final RQI (eq. (3)) and validation accuracy per split, with the theory's
+verdict for the same split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from experiments.registry import register
+
+
+@dataclass(frozen=True)
+class Config:
+    p: int = 10
+    fractions: tuple = tuple(round(0.05 * k, 2) for k in range(1, 21))
+    n_splits: int = 1000
+    seed: int = 0
+    # simulation (toy model, regression)
+    sim_fractions: tuple = (0.2, 0.3, 0.4, 0.5, 0.6, 0.8)
+    sim_seeds: int = 8
+    steps: int = 4000
+    embedding_lr: float = 1e-3
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    width: int = 200
+    activation: str = "tanh"
+    rqi_delta: float = 0.1
+    num_threads: int | None = 1
+
+
+def _theory(config: Config) -> dict:
+    from numerics import representation as rep
+
+    rng = np.random.default_rng(config.seed)
+    p = config.p
+    out = {k: [] for k in ("unique", "lambda3", "nullity", "unique_mod", "n_train")}
+    for f in config.fractions:
+        n_train = rep.split_sizes(p, f)
+        masks = rep.sample_splits(p, n_train, config.n_splits, rng)
+        th = rep.theory_over_splits(p, masks)
+        thm = rep.theory_over_splits(p, masks, modulus=p)
+        out["unique"].append(th["unique"])
+        out["lambda3"].append(th["lambda3"])
+        out["nullity"].append(th["nullity"])
+        out["unique_mod"].append(thm["unique"])
+        out["n_train"].append(n_train)
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def _simulation(config: Config) -> dict:
+    from numerics import representation as rep
+    from numerics.simulate import toy_addition as ta
+
+    p = config.p
+    fr = np.asarray(config.sim_fractions, float)
+    S = config.sim_seeds
+    rng = np.random.default_rng(config.seed + 1)
+    masks = np.concatenate([rep.sample_splits(p, rep.split_sizes(p, f), S, rng) for f in fr])
+    spec = ta.ModelSpec(p=p, width=config.width, activation=config.activation)
+    batch = ta.Batch.make(embedding_lr=config.embedding_lr, lr=config.lr,
+                          weight_decay=config.weight_decay,
+                          seed=np.arange(len(masks)) + 1000 * config.seed, train_mask=masks)
+    res = ta.train(spec, batch, config.steps, eval_every=20, rqi_delta=config.rqi_delta,
+                   num_threads=config.num_threads, progress=True)
+    th = rep.theory_over_splits(p, masks)
+    shape = (len(fr), S)
+    return {"rqi": res.rqi[-1].reshape(shape), "val_acc": res.val_acc[-1].reshape(shape),
+            "train_acc": res.train_acc[-1].reshape(shape),
+            "unique": th["unique"].reshape(shape),
+            "pred_acc": rep.predicted_accuracy(res.embeddings[-1], masks,
+                                               delta=config.rqi_delta).reshape(shape)}
+
+
+def run(config: Config):
+    import xarray as xr
+
+    from numerics import representation as rep
+
+    th = _theory(config)
+    fr = np.asarray(config.fractions, float)
+    pu = th["unique"].mean(axis=1)
+    n = config.n_splits
+    pum = th["unique_mod"].mean(axis=1)
+    lam = th["lambda3"]
+    rc = rep.crossing(fr, pu)
+    rcm = rep.crossing(fr, pum)
+    ds = xr.Dataset(
+        {
+            "p_unique": ("fraction", pu, {"long_name": "probability that D implies a unique linear representation (n0 = 2)", "units": "1"}),
+            "p_unique_stderr": ("fraction", np.sqrt(pu * (1 - pu) / n), {"long_name": "binomial standard error of p_unique", "units": "1"}),
+            "lambda3": (("fraction", "split"), lam, {"long_name": "grokking rate lambda_3 (third eigenvalue of H, Z0 = p)", "units": "1"}),
+            "lambda3_mean": ("fraction", lam.mean(axis=1), {"long_name": "mean of lambda_3 over splits", "units": "1"}),
+            "lambda3_std": ("fraction", lam.std(axis=1, ddof=1), {"long_name": "standard deviation of lambda_3 over splits", "units": "1"}),
+            "lambda3_median": ("fraction", np.median(lam, axis=1), {"long_name": "median of lambda_3 over splits", "units": "1"}),
+            "nullity": (("fraction", "split"), th["nullity"], {"long_name": "nullity n0 of A(P0(D))", "units": "1"}),
+            "p_unique_modular": ("fraction", pum, {"long_name": "modular addition: probability that n0 = 1 (translations only)", "units": "1"}),
+            "n_train": ("fraction", th["n_train"], {"long_name": "training samples |D|", "units": "1"}),
+            "critical_fraction": ((), rc, {"long_name": "training fraction where p_unique crosses 1/2 (linear interpolation)", "units": "1"}),
+            "critical_fraction_modular": ((), rcm, {"long_name": "modular addition: fraction where p_unique_modular crosses 1/2", "units": "1"}),
+        },
+        coords={"fraction": ("fraction", fr, {"long_name": "training data fraction |D|/|D0|", "units": "1"}),
+                "split": ("split", np.arange(n), {"long_name": "random training split", "units": "1"})},
+        attrs={"paper": "Liu et al. 2022, Fig. 4a, Fig. 5a", "p": config.p,
+               "paper_critical_fraction": 0.4},
+    )
+    if config.sim_seeds > 0 and len(config.sim_fractions) > 0:
+        sim = _simulation(config)
+        dims = ("sim_fraction", "seed")
+        ds = ds.assign_coords(
+            sim_fraction=("sim_fraction", np.asarray(config.sim_fractions, float),
+                          {"long_name": "training data fraction of the simulated splits", "units": "1"}),
+            seed=("seed", np.arange(config.sim_seeds), {"long_name": "random split and initialisation", "units": "1"}))
+        ds["sim_rqi"] = (dims, sim["rqi"], {"long_name": f"RQI of the trained embeddings after {config.steps} steps (delta = {config.rqi_delta})", "units": "1"})
+        ds["sim_val_acc"] = (dims, sim["val_acc"], {"long_name": "validation accuracy of the trained network", "units": "1"})
+        ds["sim_train_acc"] = (dims, sim["train_acc"], {"long_name": "training accuracy of the trained network", "units": "1"})
+        ds["sim_predicted_acc"] = (dims, sim["pred_acc"], {"long_name": "accuracy on D0 predicted from the trained embeddings' parallelograms", "units": "1"})
+        ds["sim_unique"] = (dims, sim["unique"].astype(np.int8), {"long_name": "theory: the simulated split implies a unique representation (1) or not (0)", "units": "1"})
+    return ds
+
+
+def plot(ds):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3 if "sim_rqi" in ds else 2, figsize=(13, 3.8))
+    f = ds.fraction.values
+    ax = axes[0]
+    ax.errorbar(f, ds.p_unique, yerr=ds.p_unique_stderr, marker="o", ms=3, label="addition (n0 = 2)")
+    ax.plot(f, ds.p_unique_modular, "s--", ms=3, label="modular addition (n0 = 1)")
+    ax.axhline(0.5, color="gray", lw=0.5)
+    ax.axvline(float(ds.critical_fraction), color="C0", lw=0.8, ls=":",
+               label=f"r_c = {float(ds.critical_fraction):.3f}")
+    ax.axvline(0.4, color="k", lw=0.8, ls="--", label="paper r_c = 0.4")
+    ax.set(xlabel="training fraction", ylabel="P(unique linear representation)", title="Fig. 4a")
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    lam = ds.lambda3.values
+    ax.plot(np.repeat(f, lam.shape[1]), lam.ravel(), ".", ms=1, alpha=0.15, color="C0")
+    ax.errorbar(f, ds.lambda3_mean, yerr=ds.lambda3_std, color="C3", marker="o", ms=3, label="mean +- sd")
+    ax.set(xlabel="training fraction", ylabel="lambda_3", title="Fig. 5a: grokking rate")
+    ax.legend(fontsize=7)
+    if "sim_rqi" in ds:
+        ax = axes[2]
+        sf = ds.sim_fraction.values
+        for name, lab in (("sim_rqi", "RQI"), ("sim_val_acc", "validation accuracy")):
+            v = ds[name].values
+            ax.errorbar(sf, v.mean(1), yerr=v.std(1, ddof=1) / np.sqrt(v.shape[1]), marker="o", ms=3, label=lab)
+        ax.plot(f, ds.p_unique, "k--", lw=0.8, label="theory p_unique")
+        ax.set(xlabel="training fraction", ylabel="after training", title="Fig. 4b: toy model")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def check(ds) -> tuple[bool, str]:
+    rc = float(ds.critical_fraction)
+    ok = abs(rc - 0.4) < 0.05
+    msg = f"p_unique = 1/2 at fraction {rc:.3f} (paper 0.4)"
+    if "sim_rqi" in ds:
+        u = ds.sim_unique.values.astype(bool)
+        v = ds.sim_val_acc.values
+        if u.any() and (~u).any():
+            msg += (f"; trained val. accuracy {v[u].mean():.2f} on splits with a unique "
+                    f"representation vs {v[~u].mean():.2f} without")
+    return ok, msg
+
+
+register(
+    name="critical-fraction",
+    summary="probability of a unique linear representation and lambda_3 against training fraction",
+    claim="Liu et al. 2022 Fig. 4a/5a: p_unique jumps near r_c = 0.4 (p = 10); lambda_3 = 0 below it and grows above",
+    quick=Config(n_splits=200, sim_fractions=(0.3, 0.5, 0.8), sim_seeds=4, steps=3000),
+    full=Config(),
+    run=run, plot=plot, check=check,
+)

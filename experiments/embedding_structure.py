@@ -1,0 +1,148 @@
+"""Principal components of the learned embeddings over training (Liu et al. 2022, Figs. 1-2, and
+the effective dimension of Fig. 7 left).
+
+The toy model with 2-D (or higher) embeddings on addition (p = 11, Fig. 2a-b) and modular
+addition (Fig. 2c-d), classification (cross-entropy), several seeds as one batched computation
+per task. At each record step: the embeddings projected on the principal axes of the final
+embeddings, the explained-variance ratios, the effective dimension exp(-sum_i r_i log r_i) of the
+ratios, the RQI (eq. (3)) and the accuracies. Expected: addition becomes a line-like
+(parallelogram) arrangement with RQI -> 1; modular addition a ring (the paper's circle), which
+is not a parallelogram structure in the Euclidean sense (theory.effective: no nonzero ground
+state for modular addition).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from experiments.registry import register
+
+TASKS = ("addition", "modular_addition")
+
+
+@dataclass(frozen=True)
+class Config:
+    p: int = 11
+    d_embed: int = 2
+    fraction: float = 0.8
+    seeds: int = 4
+    steps: int = 20000
+    records: int = 41
+    embedding_lr: float = 3e-3
+    lr: float = 3e-4
+    weight_decay: float = 1.0
+    width: int = 200
+    activation: str = "tanh"
+    task: str = "classification"
+    rqi_delta: float = 0.1
+    split_seed: int = 0
+    num_threads: int | None = 1
+
+
+def pca(E: np.ndarray, axes_from: np.ndarray | None = None):
+    """Projections of embeddings (..., p, d) on the principal axes of ``axes_from`` (p, d)
+    (default: each array's own), and the explained-variance ratios of each array."""
+    c = E - E.mean(axis=-2, keepdims=True)
+    s = np.linalg.svd(c, compute_uv=False)
+    ratio = s ** 2 / np.maximum((s ** 2).sum(axis=-1, keepdims=True), 1e-300)
+    ref = c if axes_from is None else (axes_from - axes_from.mean(axis=0))
+    _, _, vt = np.linalg.svd(ref, full_matrices=False)
+    return c @ np.swapaxes(vt, -1, -2), ratio
+
+
+def run(config: Config):
+    import xarray as xr
+
+    from numerics import representation as rep
+    from numerics.simulate import toy_addition as ta
+
+    p, S, d = config.p, config.seeds, config.d_embed
+    rng = np.random.default_rng(config.split_seed)
+    masks = rep.sample_splits(p, rep.split_sizes(p, config.fraction), S, rng)
+    steps_rec = np.unique(np.round(np.geomspace(1, config.steps + 1, config.records) - 1).astype(int))
+    R = len(steps_rec)
+    out = {k: np.zeros((len(TASKS), R, S) + sh) for k, sh in
+           (("proj", (p, d)), ("ratio", (d,)), ("rqi", ()), ("val", ()), ("train", ()))}
+    for ti, task in enumerate(TASKS):
+        modulus = p if task == "modular_addition" else None
+        spec = ta.ModelSpec(p=p, d_embed=d, task=config.task, modulus=modulus, width=config.width,
+                            activation=config.activation)
+        batch = ta.Batch.make(embedding_lr=config.embedding_lr, lr=config.lr,
+                              weight_decay=config.weight_decay, seed=np.arange(S), train_mask=masks)
+        res = ta.train(spec, batch, config.steps, record_steps=steps_rec, eval_every=50,
+                       rqi_delta=config.rqi_delta, num_threads=config.num_threads, progress=True)
+        for s in range(S):
+            proj, ratio = pca(res.embeddings[:, s], axes_from=res.embeddings[-1, s])
+            out["proj"][ti, :, s] = proj
+            out["ratio"][ti, :, s] = ratio
+        out["rqi"][ti] = rep.rqi(res.embeddings, delta=config.rqi_delta, modulus=modulus)
+        out["val"][ti], out["train"][ti] = res.val_acc, res.train_acc
+    ratio = out["ratio"]
+    ent = -(np.where(ratio > 0, ratio * np.log(np.where(ratio > 0, ratio, 1)), 0)).sum(axis=-1)
+    # ring test for modular addition: spread of the radius in the top-2 plane
+    radius = np.linalg.norm(out["proj"][..., :2], axis=-1)
+    ring = radius.std(axis=-1) / np.maximum(radius.mean(axis=-1), 1e-300)
+    dims = ("task", "step", "seed")
+    ds = xr.Dataset(
+        {
+            "embedding_pc": (dims + ("symbol", "component"), out["proj"], {"long_name": "embedding projected on the principal axes of the final embeddings", "units": "1"}),
+            "explained_variance_ratio": (dims + ("component",), ratio, {"long_name": "explained-variance ratio of each principal component", "units": "1"}),
+            "effective_dimension": (dims, np.exp(ent), {"long_name": "exp(entropy of the explained-variance ratios) (Fig. 7 left)", "units": "1"}),
+            "radius_spread": (dims, ring, {"long_name": "std/mean of the radius in the top-2 principal plane (0 for a circle)", "units": "1"}),
+            "rqi": (dims, out["rqi"], {"long_name": f"RQI (delta = {config.rqi_delta}; modular parallelograms for modular addition)", "units": "1"}),
+            "train_acc": (dims, out["train"], {"long_name": "train accuracy", "units": "1"}),
+            "val_acc": (dims, out["val"], {"long_name": "validation accuracy", "units": "1"}),
+        },
+        coords={"task": ("task", list(TASKS), {"long_name": "binary operation", "units": "1"}),
+                "step": ("step", steps_rec, {"long_name": "training step", "units": "1"}),
+                "seed": ("seed", np.arange(S), {"long_name": "split and initialisation", "units": "1"}),
+                "symbol": ("symbol", np.arange(p), {"long_name": "symbol k", "units": "1"}),
+                "component": ("component", np.arange(d), {"long_name": "principal component", "units": "1"})},
+        attrs={"paper": "Liu et al. 2022, Figs. 1-2, Fig. 7 left"})
+    return ds
+
+
+def plot(ds):
+    import matplotlib.pyplot as plt
+
+    steps = ds.step.values
+    picks = [0, len(steps) // 2, len(steps) - 1]
+    fig, axes = plt.subplots(len(ds.task), len(picks) + 1, figsize=(4 * (len(picks) + 1), 3.6 * len(ds.task)), squeeze=False)
+    for ti, task in enumerate(ds.task.values):
+        for j, k in enumerate(picks):
+            ax = axes[ti][j]
+            P = ds.embedding_pc.isel(task=ti, step=k, seed=0).values
+            ax.scatter(P[:, 0], P[:, 1] if P.shape[1] > 1 else np.zeros(len(P)), c=np.arange(len(P)), cmap="viridis")
+            for s, (x, y) in enumerate(P[:, :2] if P.shape[1] > 1 else np.c_[P[:, 0], np.zeros(len(P))]):
+                ax.annotate(str(s), (x, y), fontsize=7)
+            ax.set(title=f"{task}, step {int(steps[k])}", xlabel="PC 1", ylabel="PC 2")
+        ax = axes[ti][-1]
+        for var in ("rqi", "val_acc", "effective_dimension"):
+            v = ds[var].isel(task=ti).values
+            ax.errorbar(np.maximum(steps, 1), v.mean(1), yerr=v.std(1) / np.sqrt(v.shape[1]), label=var, lw=1)
+        ax.set(xscale="log", xlabel="step", title=f"{task}: mean +- s.e.")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def check(ds) -> tuple[bool, str]:
+    add = ds.sel(task="addition").isel(step=-1)
+    mod = ds.sel(task="modular_addition").isel(step=-1)
+    rq = float(add.rqi.mean())
+    ring = float(mod.radius_spread.mean())
+    va = float(add.val_acc.mean())
+    return rq > 0.9, (f"addition: final RQI {rq:.2f}, val. acc {va:.2f}; modular addition: radius spread "
+                      f"{ring:.2f}, val. acc {float(mod.val_acc.mean()):.2f}")
+
+
+register(
+    name="embedding-structure",
+    summary="principal components of the learned embeddings over training (addition, modular addition)",
+    claim="Liu et al. 2022 Figs. 1-2: generalisation coincides with structured embeddings (parallelograms for addition, a circle for modular addition)",
+    quick=Config(seeds=2, steps=2000, records=12),
+    full=Config(),
+    run=run, plot=plot, check=check,
+)

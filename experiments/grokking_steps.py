@@ -1,0 +1,114 @@
+"""Grokking steps against the effective theory's 1/(lambda_3 eta) (Liu et al. 2022, Fig. 5b).
+
+For several training fractions and seeds (each seed its own random split), the toy model is
+trained (one batched computation) and the first step with RQI > 0.95 is recorded; beside it the
+prediction n_h = 1/(lambda_3 eta) of the same split (eta = embedding learning rate, lambda_3 from
+H = 2 A^T A / (|P| Z0) with Z0 = p; the paper writes lambda = s^2, see theory.effective). Runs
+that do not reach the RQI threshold within the budget are NaN and counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from experiments.registry import register
+
+
+@dataclass(frozen=True)
+class Config:
+    p: int = 10
+    fractions: tuple = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    seeds: int = 6
+    steps: int = 30000
+    embedding_lr: float = 1e-3
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    width: int = 200
+    activation: str = "tanh"
+    rqi_threshold: float = 0.95
+    rqi_delta: float = 0.1
+    split_seed: int = 0
+    num_threads: int | None = 1
+
+
+def run(config: Config):
+    import xarray as xr
+
+    from numerics import representation as rep
+    from numerics.simulate import toy_addition as ta
+
+    p, S = config.p, config.seeds
+    fr = np.asarray(config.fractions, float)
+    rng = np.random.default_rng(config.split_seed)
+    masks = np.concatenate([rep.sample_splits(p, rep.split_sizes(p, f), S, rng) for f in fr])
+    th = rep.theory_over_splits(p, masks)
+    spec = ta.ModelSpec(p=p, width=config.width, activation=config.activation)
+    batch = ta.Batch.make(embedding_lr=config.embedding_lr, lr=config.lr, weight_decay=config.weight_decay,
+                          seed=np.arange(len(masks)), train_mask=masks)
+    res = ta.train(spec, batch, config.steps, eval_every=20, rqi_threshold=config.rqi_threshold,
+                   rqi_delta=config.rqi_delta, num_threads=config.num_threads, progress=True)
+    shape = (len(fr), S)
+    lam = th["lambda3"].reshape(shape)
+    n_th = np.where(lam > 0, 1.0 / np.where(lam > 0, lam, 1.0) / config.embedding_lr, np.inf)
+    n_net = np.where(res.steps_to_rqi >= 0, res.steps_to_rqi, np.nan).reshape(shape).astype(float)
+    dims = ("fraction", "seed")
+    ds = xr.Dataset(
+        {
+            "steps_network": (dims, n_net, {"long_name": f"first step with RQI > {config.rqi_threshold} (NaN: not within the budget)", "units": "1"}),
+            "steps_theory": (dims, n_th, {"long_name": "effective theory 1/(lambda_3 eta) of the same split", "units": "1"}),
+            "lambda3": (dims, lam, {"long_name": "grokking rate lambda_3 of the split (Z0 = p)", "units": "1"}),
+            "reached": ("fraction", np.isfinite(n_net).mean(axis=1), {"long_name": "fraction of seeds reaching the RQI threshold", "units": "1"}),
+            "final_rqi": (dims, res.rqi[-1].reshape(shape), {"long_name": "RQI at the end of the budget", "units": "1"}),
+            "final_val_acc": (dims, res.val_acc[-1].reshape(shape), {"long_name": "validation accuracy at the end of the budget", "units": "1"}),
+        },
+        coords={"fraction": ("fraction", fr, {"long_name": "training data fraction", "units": "1"}),
+                "seed": ("seed", np.arange(S), {"long_name": "split and initialisation", "units": "1"})},
+        attrs={"paper": "Liu et al. 2022, Fig. 5b", "embedding_lr": config.embedding_lr,
+               "rqi_delta": config.rqi_delta})
+    return ds
+
+
+def plot(ds):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    f = ds.fraction.values
+    for var, lab, c in (("steps_network", "network (RQI > 0.95)", "C0"), ("steps_theory", "theory 1/(lambda_3 eta)", "C3")):
+        v = np.where(np.isfinite(ds[var].values), ds[var].values, np.nan)
+        n = np.isfinite(v).sum(1)
+        mean = np.nanmean(np.where(n[:, None] > 0, v, 0.0), axis=1)
+        err = np.nanstd(np.where(n[:, None] > 0, v, 0.0), axis=1) / np.sqrt(np.maximum(n, 1))
+        ax.errorbar(f, mean, yerr=err, marker="o", color=c, label=lab)
+    ax.set(yscale="log", xlabel="training fraction", ylabel="steps", title="Fig. 5b")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def check(ds) -> tuple[bool, str]:
+    from scipy.stats import spearmanr
+
+    th = np.where(np.isfinite(ds.steps_theory.values), ds.steps_theory.values, np.nan)
+    net = ds.steps_network.values
+    th_mean = np.nanmean(th, axis=1)
+    rho_th = spearmanr(ds.fraction.values, th_mean).statistic
+    ok_th = rho_th < 0
+    both = np.isfinite(th) & np.isfinite(net)
+    msg = f"theory steps fall with fraction (Spearman {rho_th:.2f})"
+    if both.sum() >= 4:
+        rho = spearmanr(th[both], net[both]).statistic
+        msg += f"; network vs theory Spearman {rho:.2f} over {int(both.sum())} runs"
+        return bool(ok_th and rho > 0), msg
+    return False, msg + f"; only {int(both.sum())} runs reached RQI > 0.95 within the budget"
+
+
+register(
+    name="grokking-steps",
+    summary="steps to RQI > 0.95 in training against 1/(lambda_3 eta)",
+    claim="Liu et al. 2022 Fig. 5b: grokking steps fall with training fraction, as 1/(lambda_3 eta) predicts",
+    quick=Config(fractions=(0.6, 0.8, 1.0), seeds=2, steps=3000),
+    full=Config(),
+    run=run, plot=plot, check=check,
+)

@@ -1,0 +1,137 @@
+"""1-D representations under the effective theory beside the trained network's (Liu et al. 2022,
+Fig. 4c-d).
+
+For each seed: a random 45/10 split (p = 10), the toy model trained with Adam embeddings and an
+AdamW decoder (one batched computation over seeds), its embeddings normalised to zero mean and
+unit standard deviation at every record step; and the effective dynamics (eq. (4), full flow) on
+the split's parallelograms P0(D), started from the network's normalised initial embeddings, at
+effective time t = eta * step (eta = embedding learning rate; the paper's n_h = t_h / eta). Along
+the theory trajectory the conserved quantities Z0 and C are recorded (Z0 = p and C = 0 exactly
+in exact arithmetic; see theory.effective). Note that Adam is not gradient descent, so the time
+map is qualitative, as in the paper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from experiments.registry import register
+
+
+@dataclass(frozen=True)
+class Config:
+    p: int = 10
+    n_train: int = 45
+    seeds: int = 4
+    steps: int = 20000
+    records: int = 60
+    embedding_lr: float = 1e-3
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    width: int = 200
+    activation: str = "tanh"
+    theory_dt: float = 0.05
+    rqi_delta: float = 0.1
+    split_seed: int = 0
+    num_threads: int | None = 1
+
+
+def run(config: Config):
+    import xarray as xr
+
+    from numerics import effective_dynamics as ed
+    from numerics import representation as rep
+    from numerics.simulate import toy_addition as ta
+
+    p, S = config.p, config.seeds
+    rng = np.random.default_rng(config.split_seed)
+    masks = rep.sample_splits(p, config.n_train, S, rng)
+    steps_rec = np.unique(np.round(np.linspace(0, config.steps, config.records)).astype(int))
+    spec = ta.ModelSpec(p=p, width=config.width, activation=config.activation)
+    batch = ta.Batch.make(embedding_lr=config.embedding_lr, lr=config.lr, weight_decay=config.weight_decay,
+                          seed=np.arange(S), train_mask=masks)
+    res = ta.train(spec, batch, config.steps, record_steps=steps_rec, eval_every=50,
+                   rqi_delta=config.rqi_delta, num_threads=config.num_threads, progress=True)
+    E_net = rep.normalise(res.embeddings)[..., 0]                    # (R, S, p)
+    times = steps_rec * config.embedding_lr
+    pairs = rep.parallelogram_pairs(p)
+    E_th = np.zeros_like(E_net)
+    Z0 = np.zeros((len(steps_rec), S))
+    C = np.zeros((len(steps_rec), S))
+    leff = np.zeros((len(steps_rec), S))
+    th = rep.theory_over_splits(p, masks)
+    for s in range(S):
+        quads = rep.quadruples(p, rep.restrict(pairs, masks[s]))
+        traj = ed.integrate(E_net[0, s][:, None], quads, times, flow="full", dt=config.theory_dt)
+        E_th[:, s] = traj.R[..., 0]
+        Z0[:, s], C[:, s], leff[:, s] = traj.Z0, traj.C[:, 0], traj.l_eff
+    rqi_th = rep.rqi(E_th[..., None], delta=config.rqi_delta)
+    rqi_net = rep.rqi(E_net[..., None], delta=config.rqi_delta)
+    lam = th["lambda3"]
+    dims = ("step", "seed", "symbol")
+    ds = xr.Dataset(
+        {
+            "embedding_network": (dims, E_net, {"long_name": "normalised 1-D embedding of the trained network", "units": "1"}),
+            "embedding_theory": (dims, E_th, {"long_name": "normalised 1-D embedding under the effective theory (eq. 4)", "units": "1"}),
+            "rqi_network": (("step", "seed"), rqi_net, {"long_name": f"RQI of the network embeddings (delta = {config.rqi_delta})", "units": "1"}),
+            "rqi_theory": (("step", "seed"), rqi_th, {"long_name": f"RQI of the effective-theory embeddings (delta = {config.rqi_delta})", "units": "1"}),
+            "Z0_theory": (("step", "seed"), Z0, {"long_name": "Z0 = sum_k E_k^2 along the effective-theory trajectory (conserved, = p)", "units": "1"}),
+            "C_theory": (("step", "seed"), C, {"long_name": "C = sum_k E_k along the effective-theory trajectory (conserved at 0)", "units": "1"}),
+            "l_eff_theory": (("step", "seed"), leff, {"long_name": "effective loss l0/Z0 along the theory trajectory", "units": "1"}),
+            "train_acc": (("step", "seed"), res.train_acc, {"long_name": "network train accuracy", "units": "1"}),
+            "val_acc": (("step", "seed"), res.val_acc, {"long_name": "network validation accuracy", "units": "1"}),
+            "lambda3": ("seed", lam, {"long_name": "grokking rate lambda_3 of the split", "units": "1"}),
+            "n_h": ("seed", np.where(lam > 0, 1.0 / np.where(lam > 0, lam, 1) / config.embedding_lr, np.inf),
+                    {"long_name": "predicted grokking steps 1/(lambda_3 eta)", "units": "1"}),
+        },
+        coords={"step": ("step", steps_rec, {"long_name": "training step", "units": "1"}),
+                "time": ("step", times, {"long_name": "effective time t = eta * step", "units": "1"}),
+                "seed": ("seed", np.arange(S), {"long_name": "split and initialisation", "units": "1"}),
+                "symbol": ("symbol", np.arange(p), {"long_name": "symbol k", "units": "1"})},
+        attrs={"paper": "Liu et al. 2022, Fig. 4c-d"})
+    return ds
+
+
+def plot(ds):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    s = 0
+    for ax, var, title in ((axes[0], "embedding_theory", "Fig. 4c: effective theory"),
+                           (axes[1], "embedding_network", "Fig. 4d: network")):
+        E = ds[var].isel(seed=s).values
+        for k in range(E.shape[1]):
+            ax.plot(ds.step, E[:, k], lw=1, label=str(k))
+        ax.axvline(float(ds.n_h.isel(seed=s)), color="k", ls=":", lw=0.8, label="n_h")
+        ax.set(xlabel="step", ylabel="normalised embedding", title=title)
+    axes[0].legend(fontsize=6, ncol=2)
+    ax = axes[2]
+    for var, lab in (("rqi_theory", "RQI theory"), ("rqi_network", "RQI network"), ("val_acc", "val. acc network")):
+        v = ds[var].values
+        ax.errorbar(ds.step, v.mean(1), yerr=v.std(1) / np.sqrt(v.shape[1]), label=lab, lw=1)
+    ax.set(xlabel="step", title="mean +- s.e. over seeds")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def check(ds) -> tuple[bool, str]:
+    z = float(np.abs(ds.Z0_theory - ds.sizes["symbol"]).max())
+    c = float(np.abs(ds.C_theory).max())
+    rq_th = float(ds.rqi_theory.isel(step=-1).mean())
+    rq_net = float(ds.rqi_network.isel(step=-1).mean())
+    ok = z < 1e-6 and c < 1e-9 and rq_th > 0.95
+    return ok, (f"theory: |Z0 - p| <= {z:.1e}, |C| <= {c:.1e}, final RQI {rq_th:.2f}; "
+                f"network final RQI {rq_net:.2f}, val. acc {float(ds.val_acc.isel(step=-1).mean()):.2f}")
+
+
+register(
+    name="representation-dynamics",
+    summary="1-D embeddings under the effective theory beside the trained network's",
+    claim="Liu et al. 2022 Fig. 4c-d: effective theory and network both reach the linear structure within about 3 n_h steps",
+    quick=Config(seeds=2, steps=3000, records=31),
+    full=Config(),
+    run=run, plot=plot, check=check,
+)

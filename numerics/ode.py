@@ -1,0 +1,289 @@
+"""Online-limit (gamma -> infinity) ODEs of the committee machine, integrated with solve_ivp.
+
+DMFT paper, App. A.1 (eqs. 10-15, derived for general alpha and N; DESIGN.md section 3 item 4):
+
+.. math::
+    \\frac{dA}{dt} = R^h A + \\epsilon A, \\qquad
+    \\frac{dC}{dt} = R^h C + C R^{h\\,T} + 2 \\epsilon A A^T,
+
+    R^h_{ij} = \\delta_{ij}\\,\\epsilon \\langle\\Delta\\rangle - \\frac{\\alpha}{N}(1 + \\epsilon^2 C_{ij}),
+    \\qquad \\langle\\Delta\\rangle = \\frac12 - \\frac{\\alpha\\epsilon}{2N} \\sum_k C_{kk}.
+
+The right-hand side, the population test loss and the loss decomposition (Kumar et al. 2024,
+eq. (6)) come from the generated module ``theory.generated.committee``. This flow is gradient flow
+on the population loss, dw_i/dt = -(N D / (2 alpha)) grad_{w_i} L_test, so the test loss never
+increases: the solver reports the largest increase between records (``max_loss_increase``) and the
+disagreement of the right-hand side with its response-function form (``rhs_residual``) as its
+invariants.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+
+from numerics import validate
+from numerics.validate import InputError
+
+log = logging.getLogger(__name__)
+
+#: exit code of a run that diverged or failed (same value as experiments.cli.EXIT_DIVERGED)
+EXIT_DIVERGED = 3
+TITLE = "online-limit (gamma = inf) ODE of the committee machine"
+
+
+# ----------------------------------------------------------------------------- parsing
+def parse_vector(name: str, text, N: int | None = None) -> np.ndarray:
+    """Comma-separated numbers (or a sequence) as a finite float array; InputError names ``name``."""
+    if isinstance(text, str):
+        try:
+            values = [float(v) for v in text.replace(" ", "").split(",") if v != ""]
+        except ValueError:
+            raise InputError(name, f"expected comma-separated numbers, got {text!r}") from None
+    else:
+        values = text
+    arr = validate.finite_array(name, values)
+    if arr.ndim != 1 or arr.size == 0:
+        raise InputError(name, f"expected a list of numbers, got {text!r}")
+    if N is not None and arr.size != N:
+        raise InputError(name, f"needs one value per hidden unit (N = {N}), got {arr.size}")
+    return arr
+
+
+def parse_matrix(name: str, text, N: int) -> np.ndarray:
+    """``identity`` or rows separated by ';' with entries separated by ',' (or a nested sequence)."""
+    if isinstance(text, str):
+        if text.strip().lower() in ("identity", "eye", "i"):
+            return np.eye(N)
+        try:
+            rows = [[float(v) for v in row.split(",")] for row in text.replace(" ", "").split(";")]
+        except ValueError:
+            raise InputError(name, "expected 'identity' or rows ';'-separated with entries "
+                             f"','-separated, got {text!r}") from None
+        if len({len(r) for r in rows}) != 1:
+            raise InputError(name, f"rows of different lengths in {text!r}")
+    else:
+        rows = text
+    arr = validate.finite_array(name, rows)
+    if arr.shape != (N, N):
+        raise InputError(name, f"must be an N x N matrix with N = {N}, got shape {arr.shape}")
+    return arr
+
+
+def log_times(t_max: float, records: int, t_first: float | None = None) -> np.ndarray:
+    """0 and ``records - 1`` log-spaced times from ``t_first`` (default t_max / 10^4) to t_max."""
+    if records <= 1:
+        return np.array([0.0, t_max])
+    t_first = t_first if t_first is not None else t_max * 1e-4
+    return np.concatenate([[0.0], np.geomspace(t_first, t_max, records - 1)])
+
+
+# ----------------------------------------------------------------------------- integration
+def _pack(A: np.ndarray, C: np.ndarray) -> np.ndarray:
+    return np.concatenate([A, C.ravel()])
+
+
+def _unpack(y: np.ndarray, N: int) -> tuple[np.ndarray, np.ndarray]:
+    return y[:N], y[N:].reshape(N, N)
+
+
+def rhs(t: float, y: np.ndarray, N: int, alpha: float, eps: float) -> np.ndarray:
+    """The packed right-hand side d(A, C)/dt from the generated ``online_rhs`` (DMFT paper A.1)."""
+    from theory.generated import committee
+
+    A, C = _unpack(y, N)
+    dA, dC = committee.online_rhs(A, C, alpha, eps)
+    return _pack(np.asarray(dA), np.asarray(dC))
+
+
+def integrate(A0, C0, alpha: float, eps: float, t_max: float | None = None, *,
+              t_eval=None, records: int = 400, method: str = "DOP853", rtol: float = 1e-10,
+              atol: float = 1e-12, max_loss: float = 1e8):
+    """Integrate the online-limit ODE from (A0, C0); return an xarray Dataset.
+
+    Variables ``A(t, i)``, ``C(t, i, j)``, ``test_loss(t)``, ``variance_error(t)``,
+    ``misalignment_error(t)``, ``linear_power(t)`` (Kumar et al. 2024, eq. (6)); attrs ``status``
+    (``complete`` or ``diverged: ...``/``failed: ...``), ``max_loss_increase``, ``rhs_residual``.
+    Records at ``t_eval`` if given, else at 0 and ``records - 1`` log-spaced times to ``t_max``.
+    """
+    from scipy.integrate import solve_ivp
+    from theory.generated import committee
+
+    A0 = np.asarray(A0, dtype=float)
+    N = A0.size
+    C0, A0 = validate.overlaps(C0, A0, N)
+    alpha = validate.positive("alpha", alpha)
+    eps = validate.finite("eps", eps)
+    if t_eval is None:
+        t_max = validate.positive("t_max", t_max)
+        t_eval = log_times(t_max, validate.positive_int("records", records))
+    t_eval = np.asarray(t_eval, dtype=float)
+    if t_eval.ndim != 1 or t_eval.size < 1 or np.any(np.diff(t_eval) <= 0) or t_eval[0] < 0:
+        raise InputError("t_eval", "must be increasing non-negative times")
+
+    def blowup(t, y, *_):
+        A, C = _unpack(y, N)
+        loss = float(committee.test_loss(A, C, alpha, eps))
+        return max_loss - loss if math.isfinite(loss) else -1.0
+
+    blowup.terminal = True
+    blowup.direction = -1
+    t_end = float(t_eval[-1])
+    log.info("online ODE: N=%d alpha=%g eps=%g to t=%g (%s, rtol=%g)", N, alpha, eps, t_end,
+             method, rtol)
+    sol = solve_ivp(rhs, (0.0, t_end), _pack(A0, C0), method=method, t_eval=t_eval,
+                    args=(N, alpha, eps), rtol=rtol, atol=atol, events=blowup)
+    status = "complete"
+    if sol.status == 1:
+        status = (f"diverged: test loss exceeded max_loss = {max_loss:g} at t = "
+                  f"{float(sol.t_events[0][0]):g}; records before this time are saved")
+    elif sol.status != 0:
+        status = f"failed: solve_ivp stopped at t = {float(sol.t[-1]) if sol.t.size else 0:g}: " \
+                 f"{sol.message}"
+    if status != "complete":
+        log.warning("%s", status)
+    T = sol.t.size
+    A = sol.y[:N].T.reshape(T, N)
+    C = sol.y[N:].T.reshape(T, N, N)
+    return _dataset(sol.t, A, C, alpha, eps, status, method, rtol, atol, sol.nfev)
+
+
+def _dataset(t, A, C, alpha, eps, status, method, rtol, atol, nfev):
+    import xarray as xr
+    from theory.generated import committee
+
+    terms = {name: np.asarray(getattr(committee, name)(A, C, alpha, eps), dtype=float)
+             for name in ("test_loss", "variance_error", "misalignment_error", "linear_power")}
+    long_names = {
+        "test_loss": "population test loss <(y - f)^2> from (A, C)",
+        "variance_error": "variance error (1/4)(1 - alpha eps tr C / N)^2 (Kumar et al. eq. 6)",
+        "misalignment_error": "misalignment error |alpha eps M - beta beta^T|_F^2 / (2 D^2) "
+                              "(Kumar et al. eq. 6)",
+        "linear_power": "power in linear modes alpha^2 |wbar|^2 / D (Kumar et al. eq. 6)",
+    }
+    N = A.shape[-1]
+    data_vars = {name: ("t", values, {"long_name": long_names[name], "units": "1"})
+                 for name, values in terms.items()}
+    data_vars["A"] = (("t", "i"), A, {"long_name": "alignment A_i = w_i . beta / D", "units": "1"})
+    data_vars["C"] = (("t", "i", "j"), C, {"long_name": "overlap C_ij = w_i . w_j / D", "units": "1"})
+    coords = {
+        "t": ("t", np.asarray(t, dtype=float),
+              {"long_name": "gradient-flow time (DMFT paper eq. 6)", "units": "1"}),
+        "i": ("i", np.arange(N), {"long_name": "hidden unit", "units": "1"}),
+        "j": ("j", np.arange(N), {"long_name": "hidden unit", "units": "1"}),
+    }
+    ds = xr.Dataset(data_vars, coords=coords)
+    loss = terms["test_loss"]
+    ds.attrs.update(
+        status=status, alpha=float(alpha), eps=float(eps), method=method, rtol=rtol, atol=atol,
+        nfev=int(nfev),
+        max_loss_increase=float(np.max(np.diff(loss), initial=0.0)) if loss.size > 1 else 0.0,
+        rhs_residual=rhs_residual(A, C, alpha, eps))
+    return ds
+
+
+def euler_expected(A0, C0, alpha: float, eps: float, dt: float, steps, *,
+                   gamma: float = math.inf) -> tuple[np.ndarray, np.ndarray]:
+    """Order parameters of Euler steps of the weights under the population gradient, in expectation.
+
+    Euler steps of the weights, W' = W + dt V with V_i = sum_j R^h_ij w_j + R^{h*}_i beta (the
+    population velocity, DMFT paper eq. (10)), move the order parameters by
+
+    .. math::
+        A' = A + dt\\,(R^h A + R^{h*}), \\qquad
+        C' = C + dt\\,\\dot C + dt^2 \\Big(\\frac{V V^T}{D} + \\frac{C^g}{\\gamma}\\Big),
+
+    with V V^T / D = R^h C R^h^T + R^h A R^{h*T} + R^{h*} A^T R^h^T + R^{h*} R^{h*T}. The last term
+    is the variance of an unbiased gradient estimated on a fresh batch of P = gamma D points at
+    every step (one-pass training), to leading order in 1/D (C^g = <g g^T>, generated
+    ``gradient_covariance``); gamma = inf gives full-batch steps on the population loss. So this is
+    the reference of one-pass simulations with step dt, accurate to O(dt t / (gamma D)) from
+    fluctuations, while the ODE is its dt -> 0 limit.
+
+    ``steps``: the increasing step indices to return. Returns A (T, N) and C (T, N, N).
+    """
+    from theory.generated import committee
+
+    A = np.asarray(A0, dtype=float).copy()
+    C = np.asarray(C0, dtype=float).copy()
+    steps = np.asarray(steps, dtype=np.int64)
+    out_A, out_C = [], []
+    noise = 0.0 if math.isinf(gamma) else 1.0 / gamma
+    want = set(steps.tolist())
+    for n in range(int(steps[-1]) + 1):
+        if n in want:
+            out_A.append(A.copy())
+            out_C.append(C.copy())
+        R = committee.response_h(A, C, alpha, eps)
+        Rs = committee.response_hstar(A, C, alpha, eps)
+        dA = R @ A + Rs
+        RC = R @ C
+        RA = R @ A
+        dC = RC + RC.T + np.outer(Rs, A) + np.outer(A, Rs)
+        VV = RC @ R.T + np.outer(RA, Rs) + np.outer(Rs, RA) + np.outer(Rs, Rs)
+        if noise:
+            VV = VV + noise * committee.gradient_covariance(A, C, alpha, eps)
+        A = A + dt * dA
+        C = C + dt * dC + dt * dt * VV
+    return np.array(out_A), np.array(out_C)
+
+
+def rhs_residual(A, C, alpha, eps) -> float:
+    """Largest relative difference between ``online_rhs`` and its response-function form.
+
+    dA = R^h A + R^{h*}, dC = R^h C + C R^h^T + R^{h*} A^T + A R^{h*}^T (DMFT paper eqs. 11-12)
+    with the generated responses R^h (``response_h``) and R^{h*} (``response_hstar``).
+    """
+    from theory.generated import committee
+
+    A = np.asarray(A, dtype=float)
+    C = np.asarray(C, dtype=float)
+    if A.size == 0:
+        return 0.0
+    dA, dC = committee.online_rhs(A, C, alpha, eps)
+    R = committee.response_h(A, C, alpha, eps)
+    Rs = committee.response_hstar(A, C, alpha, eps)
+    dA2 = np.einsum("...ij,...j->...i", R, A) + Rs
+    RC = R @ C
+    dC2 = RC + np.swapaxes(RC, -1, -2) + Rs[..., :, None] * A[..., None, :] \
+        + A[..., :, None] * Rs[..., None, :]
+    scale = max(np.abs(dA).max(), np.abs(dC).max(), 1e-300)
+    return float(max(np.abs(dA - dA2).max(), np.abs(dC - dC2).max()) / scale)
+
+
+# ----------------------------------------------------------------------------- command
+def config_from_args(args) -> dict:
+    """Validated configuration of ``grokking ode`` (InputError names the bad parameter)."""
+    N = validate.positive_int("N", args.N)
+    alpha = validate.positive("alpha", args.alpha)
+    eps = validate.finite("eps", args.eps)
+    A0 = parse_vector("A0", args.A0, N)
+    C0 = parse_matrix("C0", args.C0, N)
+    C0, A0 = validate.overlaps(C0, A0, N)
+    t_max = validate.positive("t_max", args.t_max)
+    records = validate.positive_int("records", args.records)
+    return {"model": "committee-online-ode", "N": N, "alpha": alpha, "eps": eps,
+            "A0": A0.tolist(), "C0": C0.tolist(), "t_max": t_max, "records": records,
+            "method": "DOP853", "rtol": 1e-10, "atol": 1e-12}
+
+
+def main(args) -> int:
+    """``grokking ode``: integrate, write the dataset, exit 0 (or EXIT_DIVERGED)."""
+    from numerics import io
+
+    cfg = config_from_args(args)
+    if args.out.exists() and not getattr(args, "overwrite", False):
+        old = io.stored_config_hash(args.out)
+        if old is not None and old != io.config_hash(cfg):
+            raise io.ConfigMismatchError(f"{args.out} holds a dataset of another configuration "
+                                         "(pass --overwrite or choose another --out)")
+    ds = integrate(cfg["A0"], cfg["C0"], cfg["alpha"], cfg["eps"], cfg["t_max"],
+                   records=cfg["records"], method=cfg["method"], rtol=cfg["rtol"], atol=cfg["atol"])
+    status = ds.attrs["status"]
+    path = io.write_dataset(ds, args.out, cfg, title=TITLE, command=args.command_line,
+                            status=status, overwrite=getattr(args, "overwrite", False))
+    print(f"wrote {path} ({status}; final test loss {float(ds.test_loss[-1]):.6g} "
+          f"at t = {float(ds.t[-1]):g})")
+    return 0 if status == "complete" else EXIT_DIVERGED

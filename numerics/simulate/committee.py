@@ -1,0 +1,420 @@
+"""Torch simulator of the committee machine at finite D (DESIGN.md sections 2 and 5).
+
+Model (DMFT paper eq. (1); Kumar et al. 2024, eq. (3)), x ~ N(0, I/D), |beta|^2 = D:
+
+.. math::  f(x) = \\frac{\\alpha}{N} \\sum_i \\phi(w_i \\cdot x), \\quad
+           \\phi(h) = h + \\frac{\\epsilon}{2} h^2, \\quad y(x) = \\frac{(\\beta \\cdot x)^2}{2}
+
+trained by full-batch gradient flow on P = gamma D points (DMFT paper eq. (6)):
+
+.. math::  \\frac{dw_i}{dt} = \\frac{1}{\\gamma} \\sum_\\mu g_i^\\mu x^\\mu, \\quad
+           g_i^\\mu = (y_\\mu - f_\\mu)\\, \\phi'(h_i^\\mu).
+
+With L_train = (1/P) sum_mu (y_mu - f_mu)^2 (no factor 1/2), dL_train/dw_i =
+-(2 alpha / (N P)) sum_mu g_i^mu x^mu, so the flow is
+
+.. math::  \\frac{dw_i}{dt} = -\\frac{N D}{2 \\alpha} \\nabla_{w_i} L_\\mathrm{train},
+
+(not -(D/2) grad: the factor N/alpha comes from the readout alpha/N), which the tests check against
+autograd. It is integrated with explicit Euler steps of size dt; results are reported against
+t = n dt. Independent seeds and hyperparameter points (alpha, eps) run as one stacked tensor
+computation: data of shape (S, P, D) are shared by the K points, weights have shape (S, K, N, D),
+and every matrix product streams the data once for all points. The products run over row chunks
+of the data that stay in cache, so each Euler step reads the data matrix from memory once.
+
+Records at log-spaced times: train loss, the exact population test loss and the three terms of
+Kumar et al. eq. (6) from the order parameters C_ij = w_i.w_j/D, A_i = w_i.beta/D (generated
+code, ``theory.generated.committee``), optionally the loss on a held-out set. ``fresh_data``
+draws a new batch of P points at every step (one-pass training), whose expected update is the
+online-limit ODE (DMFT paper A.1).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from numerics import validate
+from numerics.validate import InputError
+
+log = logging.getLogger(__name__)
+
+_DTYPES = ("float64", "float32")
+
+
+@dataclass(frozen=True)
+class CommitteeConfig:
+    """Configuration of a committee-machine simulation (DESIGN.md section 2).
+
+    ``alpha`` and ``eps`` are numbers or tuples of numbers; tuples become dimensions of the
+    results (their outer product is simulated as one batch). Give ``gamma`` or ``P``. Weights are
+    built with overlaps (``C0``, ``A0``) exactly when ``A0`` is given (``C0`` None means the
+    identity), otherwise drawn at random with scale ``sigma``.
+    """
+
+    N: int
+    D: int
+    alpha: float | tuple = 0.5
+    eps: float | tuple = 0.05
+    t_max: float = 400.0
+    dt: float = 0.1
+    gamma: float | None = None
+    P: int | None = None
+    A0: tuple | None = None
+    C0: tuple | None = None
+    sigma: float = 1.0
+    seeds: int = 10
+    seed0: int = 0
+    records: int = 200
+    held_out: int = 0
+    fresh_data: bool = False
+    device: str = "cpu"
+    dtype: str = "float64"
+    max_loss: float = 1e8
+    chunk: int | None = None
+    threads: int | None = None
+
+    # -- derived -----------------------------------------------------------------------------
+    @property
+    def n_points(self) -> int:
+        return int(np.prod([len(v) for v in self.sweep().values()], dtype=int))
+
+    def sweep(self) -> dict[str, tuple]:
+        """The swept parameters (those given as tuples), in dimension order."""
+        return {name: tuple(getattr(self, name)) for name in ("alpha", "eps")
+                if isinstance(getattr(self, name), (tuple, list))}
+
+    def points(self) -> tuple[np.ndarray, np.ndarray]:
+        """alpha and eps of the K = n_points hyperparameter points (outer product, C order)."""
+        a = np.atleast_1d(np.asarray(self.alpha, dtype=float))
+        e = np.atleast_1d(np.asarray(self.eps, dtype=float))
+        aa, ee = np.meshgrid(a, e, indexing="ij")
+        return aa.ravel(), ee.ravel()
+
+    def n_train(self) -> int:
+        """P, the number of training points."""
+        return int(self.P) if self.P is not None else max(1, int(round(self.gamma * self.D)))
+
+    def gamma_eff(self) -> float:
+        """P / D, the ratio in the flow's prefactor 1/gamma."""
+        return self.n_train() / self.D
+
+    def seed_list(self) -> list[int]:
+        return list(range(self.seed0, self.seed0 + self.seeds))
+
+    def initial_overlaps(self) -> tuple[np.ndarray, np.ndarray] | None:
+        if self.A0 is None:
+            return None
+        C0 = np.eye(self.N) if self.C0 is None else np.asarray(self.C0, dtype=float)
+        return C0, np.asarray(self.A0, dtype=float)
+
+
+def check_config(cfg: CommitteeConfig) -> CommitteeConfig:
+    """Raise :class:`InputError` naming the first invalid parameter of ``cfg``; return it."""
+    validate.positive_int("N", cfg.N)
+    validate.positive_int("D", cfg.D)
+    for name in ("alpha", "eps"):
+        values = np.atleast_1d(validate.finite_array(name, getattr(cfg, name)))
+        if values.ndim != 1 or values.size == 0:
+            raise InputError(name, "expected a number or a list of numbers")
+    for a in np.atleast_1d(cfg.alpha):
+        validate.positive("alpha", a)
+    if (cfg.gamma is None) == (cfg.P is None):
+        raise InputError("gamma", "give exactly one of gamma and P")
+    if cfg.gamma is not None:
+        validate.positive("gamma", cfg.gamma)
+        if round(cfg.gamma * cfg.D) < 1:
+            raise InputError("gamma", f"gamma * D = {cfg.gamma * cfg.D:g} gives no training point")
+    else:
+        validate.positive_int("P", cfg.P)
+    validate.positive("dt", cfg.dt)
+    validate.positive("t_max", cfg.t_max)
+    if cfg.t_max < cfg.dt:
+        raise InputError("t_max", f"must be at least dt = {cfg.dt:g}, got {cfg.t_max:g}")
+    validate.positive_int("seeds", cfg.seeds)
+    if isinstance(cfg.seed0, bool) or int(cfg.seed0) != cfg.seed0 or cfg.seed0 < 0:
+        raise InputError("seed0", f"must be a non-negative integer, got {cfg.seed0!r}")
+    validate.positive_int("records", cfg.records)
+    if isinstance(cfg.held_out, bool) or int(cfg.held_out) != cfg.held_out or cfg.held_out < 0:
+        raise InputError("held_out", f"must be a non-negative integer, got {cfg.held_out!r}")
+    validate.positive("sigma", cfg.sigma)
+    validate.positive("max_loss", cfg.max_loss, allow_inf=True)
+    if cfg.chunk is not None:
+        validate.positive_int("chunk", cfg.chunk)
+    if cfg.threads is not None:
+        validate.positive_int("threads", cfg.threads)
+    if cfg.dtype not in _DTYPES:
+        raise InputError("dtype", f"must be one of {', '.join(_DTYPES)}, got {cfg.dtype!r}")
+    check_device(cfg.device)
+    if cfg.A0 is not None:
+        C0 = np.eye(cfg.N) if cfg.C0 is None else cfg.C0
+        validate.overlaps(C0, cfg.A0, cfg.N)
+        if cfg.D < cfg.N + 1:
+            raise InputError("D", f"prescribed overlaps need D >= N + 1 = {cfg.N + 1}, got {cfg.D}")
+    elif cfg.C0 is not None:
+        raise InputError("A0", "C0 was given without A0")
+    return cfg
+
+
+def check_device(device: str) -> str:
+    """``device`` if torch can use it, else InputError (e.g. ``cuda`` on a machine without a GPU)."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InputError("device", f"unknown torch device {device!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("device", "cuda was asked for but torch sees no CUDA device")
+    if dev.type not in ("cpu", "cuda"):
+        raise InputError("device", f"supported devices are cpu and cuda, got {device!r}")
+    return device
+
+
+@contextmanager
+def torch_threads(n: int | None):
+    """Run the block with ``n`` torch CPU threads (None: leave the setting alone).
+
+    On a loaded machine, one thread per process avoids OpenMP threads waiting on each other.
+    """
+    import torch
+
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def record_steps(t_max: float, dt: float, records: int) -> np.ndarray:
+    """Euler step indices of the records: 0 and up to ``records - 1`` log-spaced steps to the last.
+
+    The last step is round(t_max / dt), so the final time is t_max to within dt / 2.
+    """
+    n_total = max(1, int(round(t_max / dt)))
+    if records <= 2:
+        return np.array([0, n_total])
+    steps = np.round(np.geomspace(1, n_total, records - 1)).astype(np.int64)
+    return np.unique(np.concatenate([[0], steps, [n_total]]))
+
+
+def default_chunk(D: int, P: int) -> int:
+    """Rows of data per chunk: about 1 MiB of float64, which stays in a core's L2 cache."""
+    return int(min(P, max(32, (1 << 20) // (8 * D))))
+
+
+def velocity(W, X, y, alpha, eps, *, chunk: int | None = None, need_grad: bool = True):
+    """dW/dt of DMFT paper eq. (6) and the train loss, for stacked seeds and points.
+
+    W: (S, K, N, D) weights; X: (S, P, D) inputs; y: (S, P) labels; alpha, eps: (K,) tensors.
+    Returns (dW/dt of shape (S, K, N, D) or None, train loss of shape (S, K)), with
+    dW_i/dt = (D/P) sum_mu g_i^mu x^mu = -(N D / (2 alpha)) grad_{w_i} L_train.
+    The data are streamed once, in row chunks.
+    """
+    import torch
+
+    S, K, N, D = W.shape
+    P = X.shape[1]
+    chunk = chunk or default_chunk(D, P)
+    Wf = W.reshape(S, K * N, D)
+    a = alpha.reshape(1, K, 1).to(W)
+    e = eps.reshape(1, K, 1, 1).to(W)
+    grad = torch.zeros_like(Wf) if need_grad else None
+    sq = torch.zeros(S, K, dtype=W.dtype, device=W.device)
+    for lo in range(0, P, chunk):
+        Xc = X[:, lo:lo + chunk]                               # (S, c, D)
+        H = torch.bmm(Wf, Xc.transpose(1, 2)).view(S, K, N, -1)  # h_i^mu, (S, K, N, c)
+        f = (a / N) * (H + 0.5 * e * H * H).sum(dim=2)         # (S, K, c)
+        delta = y[:, None, lo:lo + chunk] - f                  # y - f
+        sq += (delta * delta).sum(dim=-1)
+        if need_grad:
+            G = delta.unsqueeze(2) * (1.0 + e * H)             # g_i^mu = (y - f) phi'(h_i)
+            grad.baddbmm_(G.reshape(S, K * N, -1), Xc)
+    loss = sq / P
+    if need_grad:
+        grad.mul_(D / P)
+        return grad.view(S, K, N, D), loss
+    return None, loss
+
+
+def _population_terms(A: np.ndarray, C: np.ndarray, alpha: np.ndarray, eps: np.ndarray) -> dict:
+    """test_loss and the Kumar et al. eq. (6) terms from (A, C), via the generated code."""
+    from theory.generated import committee
+
+    return {name: np.asarray(getattr(committee, name)(A, C, alpha, eps), dtype=float)
+            for name in ("test_loss", "variance_error", "misalignment_error", "linear_power")}
+
+
+@dataclass
+class _Records:
+    steps: np.ndarray
+    train: list = field(default_factory=list)
+    held: list = field(default_factory=list)
+    A: list = field(default_factory=list)
+    C: list = field(default_factory=list)
+
+
+def simulate(cfg: CommitteeConfig, *, progress: bool | None = None):
+    """Run the simulation of ``cfg``; return an xarray Dataset (attrs ``status``).
+
+    Dimensions: the swept parameters (``alpha``, ``eps`` when given as tuples), ``seed``, ``t``,
+    ``i``, ``j``. A run whose train loss turns non-finite or exceeds ``max_loss`` stops and returns
+    the records up to then, with ``status`` starting with ``diverged``.
+    """
+    check_config(cfg)
+    with torch_threads(cfg.threads):
+        return _simulate(cfg, progress)
+
+
+def _simulate(cfg: CommitteeConfig, progress: bool | None):
+    import torch
+    from tqdm.auto import tqdm
+
+    from numerics.simulate import data, init
+
+    device = torch.device(cfg.device)
+    dtype = getattr(torch, cfg.dtype)
+    seeds = cfg.seed_list()
+    S, N, D, P = len(seeds), cfg.N, cfg.D, cfg.n_train()
+    alpha_np, eps_np = cfg.points()
+    K = alpha_np.size
+    alpha = torch.as_tensor(alpha_np, dtype=dtype, device=device)
+    eps = torch.as_tensor(eps_np, dtype=dtype, device=device)
+    chunk = cfg.chunk or default_chunk(D, P)
+
+    beta = init.target_direction(seeds, D, device=device, dtype=dtype)
+    overlaps = cfg.initial_overlaps()
+    if overlaps is not None:
+        W0 = init.weights_with_overlaps(beta, overlaps[0], overlaps[1], seeds)
+    else:
+        W0 = init.random_weights(seeds, N, D, cfg.sigma, device=device, dtype=dtype)
+    W = W0.unsqueeze(1).repeat(1, K, 1, 1).contiguous()          # (S, K, N, D)
+
+    data_gens = [init.generator(s, "data", device) for s in seeds]
+    X = data.gaussian_inputs(seeds, P, D, device=device, dtype=dtype, generators=data_gens)
+    y = data.target_values(X, beta)
+    if cfg.held_out:
+        Xh = data.gaussian_inputs(seeds, cfg.held_out, D, stream="held_out", device=device,
+                                  dtype=dtype)
+        yh = data.target_values(Xh, beta)
+
+    steps = record_steps(cfg.t_max, cfg.dt, cfg.records)
+    n_total = int(steps[-1])
+    rec = _Records(steps)
+    is_record = np.zeros(n_total + 1, dtype=bool)
+    is_record[steps] = True
+    check_every = 1 if device.type == "cpu" else 32
+    step_size = cfg.dt
+    status = "complete"
+    log.info("committee simulation: S=%d seeds, K=%d points, N=%d, D=%d, P=%d, %d Euler steps, "
+             "%s on %s", S, K, N, D, P, n_total, cfg.dtype, device)
+    work = float(n_total) * S * K * P * D
+    bar = tqdm(total=n_total, desc="simulate", unit="step", mininterval=1.0,
+               disable=(not progress) if progress is not None else (work < 2e10 or None))
+    with torch.no_grad(), bar:
+        for n in range(n_total + 1):
+            if cfg.fresh_data and n > 0:
+                X = data.gaussian_inputs(seeds, P, D, device=device, dtype=dtype,
+                                         generators=data_gens)
+                y = data.target_values(X, beta)
+            last = n == n_total
+            dW, loss = velocity(W, X, y, alpha, eps, chunk=chunk, need_grad=not last)
+            if n % check_every == 0 or last or is_record[n]:
+                bad = ~torch.isfinite(loss) | (loss > cfg.max_loss)
+                if bool(bad.any()):
+                    status = _divergence_status(bad, loss, n, cfg, seeds, alpha_np, eps_np)
+                    log.warning("%s", status)
+                    break
+            if is_record[n]:
+                C, A = init.overlaps_of(W, beta[:, None, :])
+                rec.train.append(loss.T.cpu().numpy())                 # (K, S)
+                rec.A.append(A.transpose(0, 1).cpu().numpy())         # (K, S, N)
+                rec.C.append(C.transpose(0, 1).cpu().numpy())         # (K, S, N, N)
+                if cfg.held_out:
+                    _, lh = velocity(W, Xh, yh, alpha, eps, chunk=chunk, need_grad=False)
+                    rec.held.append(lh.T.cpu().numpy())
+            if last:
+                break
+            W.add_(dW, alpha=step_size)
+            bar.update(1)
+    return _dataset(cfg, rec, alpha_np, eps_np, status)
+
+
+def _divergence_status(bad, loss, n, cfg, seeds, alpha_np, eps_np) -> str:
+    s, k = (int(v) for v in bad.nonzero()[0])
+    value = float(loss[s, k])
+    why = "non-finite" if not math.isfinite(value) else f"{value:.3g} > max_loss = {cfg.max_loss:g}"
+    return (f"diverged: train loss {why} at t = {n * cfg.dt:g} (Euler step {n}; seed {seeds[s]}, "
+            f"alpha = {alpha_np[k]:g}, eps = {eps_np[k]:g}); records before this time are saved")
+
+
+def _dataset(cfg: CommitteeConfig, rec: _Records, alpha_np, eps_np, status: str):
+    """The labelled dataset of DESIGN.md section 6 from the records."""
+    import xarray as xr
+
+    T = len(rec.train)
+    K, S, N = alpha_np.size, cfg.seeds, cfg.N
+    t = rec.steps[:T] * cfg.dt
+    train = np.stack(rec.train, axis=-1) if T else np.zeros((K, S, 0))        # (K, S, T)
+    A = np.stack(rec.A, axis=2) if T else np.zeros((K, S, 0, N))              # (K, S, T, N)
+    C = np.stack(rec.C, axis=2) if T else np.zeros((K, S, 0, N, N))           # (K, S, T, N, N)
+    a_b = np.broadcast_to(alpha_np[:, None, None], (K, S, T))
+    e_b = np.broadcast_to(eps_np[:, None, None], (K, S, T))
+    terms = _population_terms(A, C, a_b, e_b)
+    sweep = cfg.sweep()
+    lead = tuple(len(v) for v in sweep.values())
+    ldims = tuple(sweep)
+
+    def shaped(x):
+        return x.reshape(lead + x.shape[1:])
+
+    dims = ldims + ("seed", "t")
+    dv = {
+        "train_loss": (dims, shaped(train), "train loss (1/P) sum_mu (y_mu - f_mu)^2"),
+        "test_loss": (dims, shaped(terms["test_loss"]),
+                      "population test loss <(y - f)^2>, exact from (A, C)"),
+        "variance_error": (dims, shaped(terms["variance_error"]),
+                           "variance error (1/4)(1 - alpha eps tr C / N)^2 (Kumar et al. eq. 6)"),
+        "misalignment_error": (dims, shaped(terms["misalignment_error"]),
+                               "misalignment error |alpha eps M - beta beta^T|_F^2 / (2 D^2) "
+                               "(Kumar et al. eq. 6)"),
+        "linear_power": (dims, shaped(terms["linear_power"]),
+                         "power in linear modes alpha^2 |wbar|^2 / D (Kumar et al. eq. 6)"),
+        "A": (dims + ("i",), shaped(A), "alignment A_i = w_i . beta / D"),
+        "C": (dims + ("i", "j"), shaped(C), "overlap C_ij = w_i . w_j / D"),
+        "weight_norm": (dims, shaped(np.sqrt(np.trace(C, axis1=-2, axis2=-1) / N)),
+                        "root-mean-square weight norm sqrt(sum_i |w_i|^2 / (N D))"),
+    }
+    if cfg.held_out:
+        held = np.stack(rec.held, axis=-1) if T else np.zeros((K, S, 0))
+        dv["held_out_loss"] = (dims, shaped(held),
+                               f"loss on {cfg.held_out} held-out points per seed")
+    data_vars = {name: xr.Variable(d, v, {"long_name": ln, "units": "1"})
+                 for name, (d, v, ln) in dv.items()}
+    coords = {
+        "t": ("t", t, {"long_name": "gradient-flow time (DMFT paper eq. 6)", "units": "1"}),
+        "seed": ("seed", np.asarray(cfg.seed_list()),
+                 {"long_name": "seed of dataset, target and initialisation", "units": "1"}),
+        "i": ("i", np.arange(N), {"long_name": "hidden unit", "units": "1"}),
+        "j": ("j", np.arange(N), {"long_name": "hidden unit", "units": "1"}),
+    }
+    long_names = {"alpha": "output scale alpha (laziness)", "eps": "quadratic part eps of phi"}
+    for name, values in sweep.items():
+        coords[name] = (name, np.asarray(values, dtype=float),
+                        {"long_name": long_names[name], "units": "1"})
+    ds = xr.Dataset(data_vars, coords=coords)
+    for name in ("alpha", "eps"):
+        if name not in sweep:
+            ds.attrs[name] = float(getattr(cfg, name))
+    ds.attrs["status"] = status
+    ds.attrs["P"] = cfg.n_train()
+    ds.attrs["gamma"] = cfg.gamma_eff()
+    return ds

@@ -1,0 +1,464 @@
+"""Torch toy model of Liu et al. 2022 (Sec. 2, Sec. 4.1), many configurations in one computation.
+
+``(a, b) -> Dec(E_a + E_b)``: trainable embeddings ``E_k`` (``d_embed`` dimensions) of the
+symbols ``k = 0 .. p-1``, summed and decoded by an MLP. Targets: fixed random vectors ``Y_c``
+(regression, mean-squared error; a prediction is correct when the nearest target vector is the
+right one) or one-hot vectors (classification, cross-entropy), with ``c = a + b`` (``2p - 1``
+labels) or ``c = (a + b) mod modulus``. Samples are unordered pairs (``numerics.representation``).
+
+Optimisers (Sec. 4.1): Adam for the embeddings (learning rate ``embedding_lr``, no weight decay)
+and AdamW for the decoder (``lr``, ``weight_decay``). Training is full batch.
+
+Batching: a batch of ``B`` configurations (seeds, splits, learning rates, weight decays) shares
+one set of stacked parameters (leading dimension ``B``); the forward pass is
+``torch.func.vmap`` over ``torch.func.functional_call`` of one template module, and the
+optimisers are written out for stacked tensors with a learning rate and weight decay per
+configuration (the update rules are those of ``torch.optim.Adam``/``AdamW``, checked against
+them by :func:`train_loop`, the reference loop over configurations). Each configuration is
+initialised from its own seed exactly as the loop initialises it, so the two agree to rounding.
+
+Recorded: losses and accuracies (train and validation) and the embeddings at the record steps,
+the RQI (eq. (3)) of the embeddings, and the first steps at which train accuracy, validation
+accuracy and RQI reach their thresholds (checked every ``eval_every`` steps).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from numerics import representation as rep
+from numerics.validate import InputError, positive_int
+
+log = logging.getLogger(__name__)
+
+TASKS = ("regression", "classification")
+ACTIVATIONS = ("tanh", "relu", "silu")
+EMBED_INITS = ("uniform", "normal")
+BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Architecture and task shared by every configuration of a batch.
+
+    ``width``, ``depth``: hidden width and number of hidden layers of the decoder MLP;
+    ``d_target``: dimension of the random target vectors (regression); ``embed_init``,
+    ``embed_scale``: initial embeddings ``U(-embed_scale/2, embed_scale/2)`` ("uniform") or
+    ``N(0, embed_scale^2)`` ("normal"); ``target_scale``: standard deviation of the target entries.
+    The defaults are the setting of the module docstring (Liu et al.'s toy model).
+    """
+
+    p: int = 10
+    d_embed: int = 1
+    task: str = "regression"
+    modulus: int | None = None
+    width: int = 200
+    depth: int = 2
+    activation: str = "tanh"
+    d_target: int = 30
+    embed_scale: float = 1.0
+    embed_init: str = "uniform"
+    target_scale: float = 1.0
+
+    def __post_init__(self):
+        positive_int("p", self.p)
+        positive_int("d_embed", self.d_embed)
+        positive_int("width", self.width)
+        positive_int("depth", self.depth)
+        positive_int("d_target", self.d_target)
+        if self.task not in TASKS:
+            raise InputError("task", f"must be one of {TASKS}, got {self.task!r}")
+        if self.activation not in ACTIVATIONS:
+            raise InputError("activation", f"must be one of {ACTIVATIONS}, got {self.activation!r}")
+        if self.embed_init not in EMBED_INITS:
+            raise InputError("embed_init", f"must be one of {EMBED_INITS}, got {self.embed_init!r}")
+        if self.modulus is not None:
+            positive_int("modulus", self.modulus)
+
+    @property
+    def n_labels(self) -> int:
+        return rep.n_labels(self.p, self.modulus)
+
+    @property
+    def d_out(self) -> int:
+        return self.n_labels if self.task == "classification" else self.d_target
+
+
+@dataclass
+class TrainResult:
+    """Outputs of :func:`train` (numpy arrays; ``B`` configurations, ``R`` record steps).
+
+    ``embeddings`` (R, B, p, d); ``train_loss``, ``val_loss``, ``train_acc``, ``val_acc``,
+    ``rqi`` (R, B); ``steps_to_train``, ``steps_to_val``, ``steps_to_rqi`` (B,) with -1 where
+    the threshold was not reached; ``final_*`` at the last step.
+    """
+
+    record_steps: np.ndarray
+    embeddings: np.ndarray
+    train_loss: np.ndarray
+    val_loss: np.ndarray
+    train_acc: np.ndarray
+    val_acc: np.ndarray
+    rqi: np.ndarray
+    steps_to_train: np.ndarray
+    steps_to_val: np.ndarray
+    steps_to_rqi: np.ndarray
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- model
+def _activation(name: str):
+    import torch
+
+    return {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "silu": torch.nn.SiLU}[name]()
+
+
+def build_module(spec: ModelSpec, dtype=None):
+    """The template ``torch.nn.Module``: ``forward(a, b) = Dec(E[a] + E[b])``."""
+    import torch
+    from torch import nn
+
+    class ToyAddition(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = nn.Parameter(torch.zeros(spec.p, spec.d_embed, dtype=dtype))
+            layers, d = [], spec.d_embed
+            for _ in range(spec.depth):
+                layers += [nn.Linear(d, spec.width, dtype=dtype), _activation(spec.activation)]
+                d = spec.width
+            layers.append(nn.Linear(d, spec.d_out, dtype=dtype))
+            self.decoder = nn.Sequential(*layers)
+
+        def forward(self, a, b):
+            return self.decoder(self.embedding[a] + self.embedding[b])
+
+    return ToyAddition()
+
+
+def init_parameters(spec: ModelSpec, seed: int, dtype=None) -> dict:
+    """Parameters of one configuration from its seed: embeddings ~ N(0, embed_scale^2), decoder
+    weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (the torch.nn.Linear default law)."""
+    import torch
+
+    dtype = dtype or torch.float64
+    g = torch.Generator().manual_seed(int(seed))
+    module = build_module(spec, dtype)
+    params = {}
+    for name, t in module.named_parameters():
+        if name == "embedding" and spec.embed_init == "uniform":
+            params[name] = spec.embed_scale * (torch.rand(t.shape, generator=g, dtype=dtype) - 0.5)
+        elif name == "embedding":
+            params[name] = spec.embed_scale * torch.randn(t.shape, generator=g, dtype=dtype)
+        else:
+            layer = dict(module.named_modules())[name.rsplit(".", 1)[0]]
+            bound = 1.0 / math.sqrt(layer.in_features)
+            params[name] = (2 * torch.rand(t.shape, generator=g, dtype=dtype) - 1) * bound
+    return params
+
+
+def targets(spec: ModelSpec, seed: int, dtype=None):
+    """Target vectors (n_labels, d_out): random N(0, target_scale^2) entries (regression, drawn
+    from ``seed + 7919`` so they do not reuse the initialisation stream) or one-hot."""
+    import torch
+
+    dtype = dtype or torch.float64
+    if spec.task == "classification":
+        return torch.eye(spec.n_labels, dtype=dtype)
+    g = torch.Generator().manual_seed(int(seed) + 7919)
+    return spec.target_scale * torch.randn(spec.n_labels, spec.d_target, generator=g, dtype=dtype)
+
+
+# ----------------------------------------------------------------------------- hyperparameters
+@dataclass(frozen=True)
+class Batch:
+    """Per-configuration settings (length B each) and training masks (B, |D0|)."""
+
+    embedding_lr: np.ndarray
+    lr: np.ndarray
+    weight_decay: np.ndarray
+    seed: np.ndarray
+    train_mask: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return len(self.seed)
+
+    @staticmethod
+    def make(*, embedding_lr, lr, weight_decay, seed, train_mask) -> "Batch":
+        """Broadcast scalars/arrays to a common length B; validate."""
+        arrays = [np.atleast_1d(np.asarray(x, dtype=float)) for x in (embedding_lr, lr, weight_decay)]
+        seeds = np.atleast_1d(np.asarray(seed, dtype=np.int64))
+        mask = np.atleast_2d(np.asarray(train_mask, dtype=bool))
+        B = max(len(a) for a in arrays + [seeds, mask])
+        out = []
+        for name, a in zip(("embedding_lr", "lr", "weight_decay"), arrays):
+            if len(a) not in (1, B):
+                raise InputError(name, f"length {len(a)} does not broadcast to {B}")
+            if np.any(a < 0) or not np.all(np.isfinite(a)):
+                raise InputError(name, "must be finite and >= 0")
+            out.append(np.broadcast_to(a, (B,)).copy())
+        if len(seeds) not in (1, B) or len(mask) not in (1, B):
+            raise InputError("seed/train_mask", f"lengths do not broadcast to {B}")
+        return Batch(*out, seed=np.broadcast_to(seeds, (B,)).copy(),
+                     train_mask=np.broadcast_to(mask, (B, mask.shape[1])).copy())
+
+    def select(self, k: int) -> "Batch":
+        return Batch(self.embedding_lr[k:k + 1], self.lr[k:k + 1], self.weight_decay[k:k + 1],
+                     self.seed[k:k + 1], self.train_mask[k:k + 1])
+
+
+# ----------------------------------------------------------------------------- metrics
+def _errors(spec, out, Y, labels):
+    """Per-sample loss (B, n0) from outputs (B, n0, d_out): squared error averaged over the
+    target dimensions (regression) or cross-entropy (classification)."""
+    import torch
+
+    if spec.task == "regression":
+        return ((out - Y[:, labels, :]) ** 2).mean(dim=-1)
+    return torch.nn.functional.cross_entropy(out.transpose(1, 2),
+                                             labels.expand(out.shape[0], -1), reduction="none")
+
+
+def _correct(spec, out, Y, labels):
+    """Whether each prediction is right (B, n0): nearest target vector or largest logit."""
+    import torch
+
+    pred = torch.cdist(out, Y).argmin(dim=-1) if spec.task == "regression" else out.argmax(dim=-1)
+    return (pred == labels).to(out.dtype)
+
+
+def _masked_mean(x, w):
+    return (x * w).sum(1) / w.sum(1).clamp_min(1.0)
+
+
+def rqi_torch(E, quads, delta: float):
+    """RQI (eq. (3)) of stacked embeddings E (B, p, d), as in :func:`numerics.representation.rqi`."""
+    import torch
+
+    c = E - E.mean(dim=1, keepdim=True)
+    var = (c ** 2).sum(dim=-1).mean(dim=1)
+    c = c / torch.sqrt(torch.where(var > 0, var, torch.ones_like(var)))[:, None, None]
+    diff = c[:, quads[:, 0]] + c[:, quads[:, 1]] - c[:, quads[:, 2]] - c[:, quads[:, 3]]
+    return (torch.linalg.vector_norm(diff, dim=-1) <= delta).to(E.dtype).mean(dim=1)
+
+
+# ----------------------------------------------------------------------------- training
+class _threads:
+    """Use ``n`` intra-op threads inside the block (None: leave torch's setting), then restore.
+
+    Many tiny kernels per step make thread synchronisation dominate on a busy machine; one
+    thread is often several times faster for small batches.
+    """
+
+    def __init__(self, n: int | None):
+        self.n, self.old = n, None
+
+    def __enter__(self):
+        import torch
+
+        if self.n is not None:
+            self.old = torch.get_num_threads()
+            torch.set_num_threads(int(self.n))
+
+    def __exit__(self, *exc):
+        import torch
+
+        if self.old is not None:
+            torch.set_num_threads(self.old)
+
+
+def _adam_update(param, grad, m, v, step, lr, wd, betas=BETAS, eps=ADAM_EPS):
+    """One Adam (wd = None) or AdamW step on stacked tensors, in place; lr, wd: (B,) tensors.
+
+    The operations follow torch.optim.Adam/AdamW (single-tensor path): decoupled decay
+    ``param *= 1 - lr wd``, ``m <- lerp(m, g, 1 - b1)``, ``v <- b2 v + (1 - b2) g^2``,
+    ``param -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)``.
+    """
+    shape = (-1,) + (1,) * (param.dim() - 1)
+    lr_ = lr.view(shape)
+    if wd is not None:
+        param.mul_(1 - lr_ * wd.view(shape))
+    b1, b2 = betas
+    m.lerp_(grad, 1 - b1)
+    v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+    bc1 = 1 - b1 ** step
+    bc2 = 1 - b2 ** step
+    denom = (v.sqrt() / math.sqrt(bc2)).add_(eps)
+    param.addcdiv_(m * (lr_ / bc1), denom, value=-1.0)
+
+
+def train(spec: ModelSpec, batch: Batch, steps: int, record_steps=None, *, eval_every: int = 10,
+          threshold: float = 0.9, rqi_threshold: float = 0.95, rqi_delta: float = 0.05,
+          dtype: str = "float32", device: str = "cpu", progress: bool = False,
+          num_threads: int | None = None) -> TrainResult:
+    """Train ``batch.size`` configurations of the toy model as one batched computation.
+
+    ``record_steps``: steps at which to store embeddings and metrics (default: 0 and
+    ``steps``); ``eval_every``: resolution of the first-reach steps (``steps_to_*``);
+    ``num_threads``: torch intra-op threads during the call (None: unchanged).
+    """
+    with _threads(num_threads):
+        return _train(spec, batch, steps, record_steps, eval_every=eval_every, threshold=threshold,
+                      rqi_threshold=rqi_threshold, rqi_delta=rqi_delta, dtype=dtype, device=device,
+                      progress=progress)
+
+
+def _train(spec, batch, steps, record_steps, *, eval_every, threshold, rqi_threshold, rqi_delta,
+           dtype, device, progress) -> TrainResult:
+    import time
+
+    import torch
+    from torch.func import functional_call, vmap
+
+    steps = int(steps)
+    if steps < 0:
+        raise InputError("steps", f"must be >= 0, got {steps}")
+    eval_every = positive_int("eval_every", eval_every)
+    tdtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
+    record_steps = np.unique(np.asarray([0, steps] if record_steps is None else record_steps, int))
+    if record_steps.min() < 0 or record_steps.max() > steps:
+        raise InputError("record_steps", f"must lie in [0, {steps}]")
+    start = time.perf_counter()
+    B = batch.size
+    samples = rep.full_dataset(spec.p)
+    if batch.train_mask.shape[1] != len(samples):
+        raise InputError("train_mask", f"needs {len(samples)} columns (|D0| for p = {spec.p})")
+    dev = torch.device(device)
+    a = torch.as_tensor(samples[:, 0], device=dev)
+    b = torch.as_tensor(samples[:, 1], device=dev)
+    labels = torch.as_tensor(rep.labels(samples, spec.modulus), device=dev)
+    train_w = torch.as_tensor(batch.train_mask, dtype=tdtype, device=dev)
+    val_w = 1.0 - train_w
+    quads = torch.as_tensor(rep.quadruples(spec.p, modulus=spec.modulus), device=dev)
+
+    # one flat (B, n) leaf per optimiser (embeddings; decoder), viewed as the module's tensors,
+    # so that each optimiser step is a handful of kernels whatever the depth of the decoder
+    per_config = [init_parameters(spec, s) for s in batch.seed]
+    names = list(per_config[0])
+    shapes = {k: per_config[0][k].shape for k in names}
+    emb = torch.stack([pc["embedding"] for pc in per_config]).to(dev, tdtype).requires_grad_(True)
+    dec = torch.stack([torch.cat([pc[k].flatten() for k in names[1:]]) for pc in per_config]
+                      ).to(dev, tdtype).requires_grad_(True)
+
+    def views():
+        out, off = {"embedding": emb}, 0
+        for k in names[1:]:
+            n = math.prod(shapes[k])
+            out[k] = dec[:, off:off + n].view((B,) + tuple(shapes[k]))
+            off += n
+        return out
+
+    params = views()
+    Y = torch.stack([targets(spec, s) for s in batch.seed]).to(dev, tdtype)
+    state = {"embedding": (torch.zeros_like(emb), torch.zeros_like(emb)),
+             "decoder": (torch.zeros_like(dec), torch.zeros_like(dec))}
+    hyper = {k: torch.as_tensor(getattr(batch, k), dtype=tdtype, device=dev)
+             for k in ("embedding_lr", "lr", "weight_decay")}
+    module = build_module(spec, tdtype).to(dev)
+    forward = vmap(lambda prm: functional_call(module, prm, (a, b)))
+
+    n_rec = len(record_steps)
+    rec = {k: np.full((n_rec, B), np.nan) for k in ("train_loss", "val_loss", "train_acc", "val_acc", "rqi")}
+    rec_E = np.zeros((n_rec, B, spec.p, spec.d_embed))
+    first = {k: np.full(B, -1, dtype=np.int64) for k in ("train", "val", "rqi")}
+    r_i = 0
+    it = range(steps + 1)
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, desc="toy addition", mininterval=2.0)
+    for step in it:
+        params = views()
+        out = forward(params)
+        err = _errors(spec, out, Y, labels)
+        tl = _masked_mean(err, train_w)
+        recording = r_i < n_rec and record_steps[r_i] == step
+        if recording or step % eval_every == 0 or step == steps:
+            with torch.no_grad():
+                corr = _correct(spec, out, Y, labels)
+                ta, va = _masked_mean(corr, train_w), _masked_mean(corr, val_w)
+                vl = _masked_mean(err, val_w)
+                q = rqi_torch(params["embedding"], quads, rqi_delta)
+                for key, val in (("train", ta), ("val", va), ("rqi", q)):
+                    thr = rqi_threshold if key == "rqi" else threshold
+                    hit = (val >= thr - 1e-12).cpu().numpy() & (first[key] < 0)
+                    first[key][hit] = step
+                if recording:
+                    for key, val in zip(("train_loss", "val_loss", "train_acc", "val_acc", "rqi"),
+                                        (tl, vl, ta, va, q)):
+                        rec[key][r_i] = val.detach().cpu().numpy()
+                    rec_E[r_i] = params["embedding"].detach().cpu().numpy()
+                    r_i += 1
+        if step == steps:
+            break
+        g_emb, g_dec = torch.autograd.grad(tl.sum(), [emb, dec])
+        with torch.no_grad():
+            _adam_update(emb, g_emb, *state["embedding"], step + 1, hyper["embedding_lr"], None)
+            _adam_update(dec, g_dec, *state["decoder"], step + 1, hyper["lr"], hyper["weight_decay"])
+    return TrainResult(record_steps=record_steps, embeddings=rec_E, steps_to_train=first["train"],
+                       steps_to_val=first["val"], steps_to_rqi=first["rqi"],
+                       seconds=time.perf_counter() - start,
+                       extra={"params": {k: v.detach().cpu().numpy() for k, v in views().items()}},
+                       **rec)
+
+
+def train_loop(spec: ModelSpec, batch: Batch, steps: int, *, dtype: str = "float32",
+               device: str = "cpu", num_threads: int | None = None) -> dict[str, np.ndarray]:
+    """Reference: the same training, one configuration at a time with ``torch.optim``.
+
+    Returns the final embeddings (B, p, d), the final decoder parameters (flattened, (B, n))
+    and the final train loss (B,). Used to test :func:`train` and as the benchmark baseline.
+    """
+    with _threads(num_threads):
+        return _train_loop(spec, batch, steps, dtype=dtype, device=device)
+
+
+def _train_loop(spec, batch, steps, *, dtype, device):
+    import torch
+
+    tdtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
+    samples = rep.full_dataset(spec.p)
+    dev = torch.device(device)
+    a = torch.as_tensor(samples[:, 0], device=dev)
+    b = torch.as_tensor(samples[:, 1], device=dev)
+    labels = torch.as_tensor(rep.labels(samples, spec.modulus), device=dev)
+    E_out, dec_out, loss_out = [], [], []
+    for k in range(batch.size):
+        module = build_module(spec, tdtype).to(dev)
+        with torch.no_grad():
+            for name, t in init_parameters(spec, batch.seed[k]).items():
+                module.get_parameter(name).copy_(t.to(tdtype))
+        Y = targets(spec, batch.seed[k]).to(dev, tdtype)[None]
+        tw = torch.as_tensor(batch.train_mask[k:k + 1], dtype=tdtype, device=dev)
+        opt_e = torch.optim.Adam([module.embedding], lr=float(batch.embedding_lr[k]),
+                                 betas=BETAS, eps=ADAM_EPS, foreach=False)
+        opt_d = torch.optim.AdamW(module.decoder.parameters(), lr=float(batch.lr[k]),
+                                  weight_decay=float(batch.weight_decay[k]), betas=BETAS,
+                                  eps=ADAM_EPS, foreach=False)
+        for _ in range(steps):
+            out = module(a, b)[None]
+            loss = _masked_mean(_errors(spec, out, Y, labels), tw).sum()
+            opt_e.zero_grad()
+            opt_d.zero_grad()
+            loss.backward()
+            opt_e.step()
+            opt_d.step()
+        with torch.no_grad():
+            out = module(a, b)[None]
+            loss_out.append(float(_masked_mean(_errors(spec, out, Y, labels), tw)))
+            E_out.append(module.embedding.detach().cpu().numpy().copy())
+            dec_out.append(torch.cat([t.detach().flatten() for t in module.decoder.parameters()]).cpu().numpy())
+    return {"embeddings": np.stack(E_out), "decoder": np.stack(dec_out), "train_loss": np.array(loss_out)}
+
+
+def decoder_vector(spec: ModelSpec, result_params: dict) -> np.ndarray:
+    """Flatten stacked decoder parameters (B, ...) in module order (for comparisons)."""
+    module = build_module(spec)
+    names = [n for n, _ in module.named_parameters() if n != "embedding"]
+    return np.concatenate([np.asarray(result_params[n]).reshape(len(result_params[n]), -1) for n in names], axis=1)

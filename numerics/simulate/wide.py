@@ -1,0 +1,399 @@
+"""Torch simulator of the wide two-layer network of Kumar et al. 2024 (DESIGN.md section 2).
+
+Network and centred predictor (Kumar et al. 2024, eq. (21) and App. 8.1, eq. (7)):
+
+.. math::  f(x; \\theta) = \\frac{1}{N} \\sum_i v_i\\, \\phi(w_i \\cdot x), \\qquad
+           \\tilde f(x; \\theta) = \\alpha\\,[f(x; \\theta) - f(x; \\theta_0)]
+
+(``centre=False`` trains alpha f itself), phi(z) = z + (eps/2) z^2 for the quadratic target
+y = (beta . x)^2 / 2, or phi(z) = z + (eps/2) He_k(z) for the Hermite target y = He_k(beta . x) / 2
+(App. 15.2). Readouts v_i start at 1 and are trained only if ``train_readouts`` (eqs. 21-23);
+initial weights w_i ~ N(0, sigma^2 I) (Fig. 7). Loss L = (1/P) sum_mu (y_mu - f~_mu)^2.
+
+Training is gradient descent with learning rate eta = eta_0 / alpha^2 (App. 8.1) on the weights
+w~ = w / sqrt(D) and readouts v, for inputs sqrt(D) x with unit-variance coordinates. Here
+eta_0 = dt N / 2 and t = n dt, which in the variables (w, v) reads
+
+.. math::  \\frac{dw_i}{dt} = -\\frac{N D}{2 \\alpha^2} \\nabla_{w_i} L, \\qquad
+           \\frac{dv_i}{dt} = -\\frac{N}{2 \\alpha^2} \\partial_{v_i} L,
+
+so that with alpha = 1, fixed readouts and no centring this is exactly the committee machine's
+gradient flow (DMFT paper eq. (6)); for general alpha without centring it is the committee flow
+slowed by 1/alpha. The exact population loss of a quadratic predictor f~ = a.x + x^T B x / 2 + c,
+
+.. math::  L = \\Big(\\frac{\\mathrm{tr} K}{2D} + c'\\Big)^2 + \\frac{\\mathrm{tr} K^2}{2 D^2}
+           + \\frac{|a|^2}{D}, \\qquad K = \\beta\\beta^T - B,
+
+is Kumar et al. eq. (6) (variance error, misalignment error, power in linear modes) with
+wbar and M of eq. (22), centred; it is evaluated from Gram matrices of the 2N vectors (w, w_0).
+For Hermite targets with k != 2 the test loss is estimated on the held-out set.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from numerics import validate
+from numerics.validate import InputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WideConfig:
+    """Configuration of a wide-network simulation. ``alpha``, ``eps`` and ``sigma`` may be tuples
+    (swept and batched, outer product in that order)."""
+
+    N: int = 100
+    D: int = 100
+    alpha: float | tuple = 1.0
+    eps: float | tuple = 0.05
+    sigma: float | tuple = 1.0
+    t_max: float = 100.0
+    dt: float = 0.1
+    gamma: float | None = None
+    P: int | None = None
+    centre: bool = True
+    train_readouts: bool = False
+    target: str = "quadratic"
+    k: int = 2
+    seeds: int = 4
+    seed0: int = 0
+    records: int = 100
+    held_out: int = 0
+    device: str = "cpu"
+    dtype: str = "float64"
+    max_loss: float = 1e8
+    chunk: int | None = None
+    threads: int | None = None
+
+    def sweep(self) -> dict[str, tuple]:
+        return {name: tuple(getattr(self, name)) for name in ("alpha", "eps", "sigma")
+                if isinstance(getattr(self, name), (tuple, list))}
+
+    def points(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        grids = np.meshgrid(*(np.atleast_1d(np.asarray(getattr(self, n), dtype=float))
+                              for n in ("alpha", "eps", "sigma")), indexing="ij")
+        return tuple(g.ravel() for g in grids)
+
+    def n_train(self) -> int:
+        return int(self.P) if self.P is not None else max(1, int(round(self.gamma * self.D)))
+
+    def seed_list(self) -> list[int]:
+        return list(range(self.seed0, self.seed0 + self.seeds))
+
+    def exact_test_loss(self) -> bool:
+        """Whether the population loss has the closed form (quadratic predictor and target)."""
+        return self.target == "quadratic" or self.k == 2
+
+
+def check_config(cfg: WideConfig) -> WideConfig:
+    """Raise :class:`InputError` naming the first invalid parameter of ``cfg``; return it."""
+    from numerics.simulate.committee import check_device
+
+    validate.positive_int("N", cfg.N)
+    validate.positive_int("D", cfg.D)
+    for name in ("alpha", "sigma"):
+        for value in np.atleast_1d(validate.finite_array(name, getattr(cfg, name))):
+            validate.positive(name, value)
+    validate.finite_array("eps", getattr(cfg, "eps"))
+    if (cfg.gamma is None) == (cfg.P is None):
+        raise InputError("gamma", "give exactly one of gamma and P")
+    if cfg.gamma is not None:
+        validate.positive("gamma", cfg.gamma)
+    else:
+        validate.positive_int("P", cfg.P)
+    validate.positive("dt", cfg.dt)
+    validate.positive("t_max", cfg.t_max)
+    if cfg.t_max < cfg.dt:
+        raise InputError("t_max", f"must be at least dt = {cfg.dt:g}, got {cfg.t_max:g}")
+    validate.positive_int("seeds", cfg.seeds)
+    validate.positive_int("records", cfg.records)
+    if cfg.target not in ("quadratic", "hermite"):
+        raise InputError("target", f"must be 'quadratic' or 'hermite', got {cfg.target!r}")
+    if cfg.target == "hermite":
+        validate.positive_int("k", cfg.k)
+    if int(cfg.held_out) != cfg.held_out or cfg.held_out < 0:
+        raise InputError("held_out", f"must be a non-negative integer, got {cfg.held_out!r}")
+    if not cfg.exact_test_loss() and cfg.held_out < 1:
+        raise InputError("held_out", "a Hermite target with k != 2 has no closed-form test loss: "
+                         "give held_out > 0 points to estimate it")
+    if cfg.dtype not in ("float64", "float32"):
+        raise InputError("dtype", f"must be float64 or float32, got {cfg.dtype!r}")
+    check_device(cfg.device)
+    return cfg
+
+
+def activation(H, eps, target: str, k: int):
+    """phi(h) and phi'(h): h + (eps/2) h^2, or h + (eps/2) He_k(h) (Kumar et al. App. 15.2)."""
+    from numerics.simulate.data import hermite, hermite_derivative
+
+    if target == "quadratic":
+        return H + 0.5 * eps * H * H, 1.0 + eps * H
+    return H + 0.5 * eps * hermite(H, k), 1.0 + 0.5 * eps * hermite_derivative(H, k)
+
+
+def network(W, v, X, eps, *, target="quadratic", k=2, chunk=None):
+    """f(x; theta) = (1/N) sum_i v_i phi(w_i . x) for all points: shape (S, K, P)."""
+    import torch
+
+    from numerics.simulate.committee import default_chunk
+
+    S, K, N, D = W.shape
+    P = X.shape[1]
+    chunk = chunk or default_chunk(D, P)
+    Wf = W.reshape(S, K * N, D)
+    e = eps.reshape(1, K, 1, 1).to(W)
+    out = torch.empty(S, K, P, dtype=W.dtype, device=W.device)
+    for lo in range(0, P, chunk):
+        H = torch.bmm(Wf, X[:, lo:lo + chunk].transpose(1, 2)).view(S, K, N, -1)
+        phi, _ = activation(H, e, target, k)
+        out[:, :, lo:lo + chunk] = (v.unsqueeze(-1) * phi).sum(dim=2) / N
+    return out
+
+
+def velocity(W, v, X, y, f0, alpha, eps, *, target="quadratic", k=2, train_readouts=False,
+             chunk=None, need_grad=True):
+    """(dW/dt, dv/dt, train loss) of the flow in the module docstring.
+
+    W: (S, K, N, D); v: (S, K, N); X: (S, P, D); y: (S, P); f0: (S, K, P) the initial network
+    f(x; theta_0) (zeros without centring); alpha, eps: (K,). With Delta = y - alpha (f - f0):
+    dw_i/dt = (D / (alpha P)) sum_mu Delta_mu v_i phi'(h_i^mu) x^mu,
+    dv_i/dt = (1 / (alpha P)) sum_mu Delta_mu phi(h_i^mu).
+    """
+    import torch
+
+    from numerics.simulate.committee import default_chunk
+
+    S, K, N, D = W.shape
+    P = X.shape[1]
+    chunk = chunk or default_chunk(D, P)
+    Wf = W.reshape(S, K * N, D)
+    a = alpha.reshape(1, K, 1).to(W)
+    e = eps.reshape(1, K, 1, 1).to(W)
+    dW = torch.zeros_like(Wf) if need_grad else None
+    dv = torch.zeros_like(v) if need_grad and train_readouts else None
+    sq = torch.zeros(S, K, dtype=W.dtype, device=W.device)
+    for lo in range(0, P, chunk):
+        Xc = X[:, lo:lo + chunk]
+        H = torch.bmm(Wf, Xc.transpose(1, 2)).view(S, K, N, -1)
+        phi, dphi = activation(H, e, target, k)
+        f = (v.unsqueeze(-1) * phi).sum(dim=2) / N
+        delta = y[:, None, lo:lo + chunk] - a * (f - f0[:, :, lo:lo + chunk])
+        sq += (delta * delta).sum(dim=-1)
+        if need_grad:
+            G = delta.unsqueeze(2) * v.unsqueeze(-1) * dphi
+            dW.baddbmm_(G.reshape(S, K * N, -1), Xc)
+            if dv is not None:
+                dv += (delta.unsqueeze(2) * phi).sum(dim=-1)
+    loss = sq / P
+    if not need_grad:
+        return None, None, loss
+    inv = 1.0 / (alpha.reshape(1, K, 1).to(W) * P)
+    dW = dW.view(S, K, N, D) * (D * inv).unsqueeze(-1)
+    if dv is not None:
+        dv = dv * inv
+    return dW, dv, loss
+
+
+def population_terms(W, v, W0, v0, beta, alpha, eps, *, centre=True, target="quadratic"):
+    """Exact population loss and the Kumar et al. eq. (6) terms for a quadratic predictor.
+
+    Shapes: W, W0 (S, K, N, D); v, v0 (S, K, N); beta (S, D); alpha, eps (K,). Returns a dict of
+    (S, K) tensors: test_loss, variance_error, misalignment_error, linear_power.
+    """
+    import torch
+
+    S, K, N, D = W.shape
+    a = alpha.reshape(1, K, 1).to(W)
+    e = eps.reshape(1, K, 1).to(W)
+    if centre:
+        U = torch.cat([W, W0], dim=2)                            # (S, K, 2N, D)
+        c = torch.cat([v, -v0], dim=2) * a / N                   # coefficients of the linear part
+    else:
+        U, c = W, v * a / N
+    s = c * e                                                    # B = sum_k s_k u_k u_k^T
+    G = U @ U.transpose(-1, -2)                                  # Gram (S, K, M, M)
+    Ub = (U @ beta[:, None, :, None]).squeeze(-1)                # u_k . beta
+    trB = (s * torch.diagonal(G, dim1=-2, dim2=-1)).sum(-1)
+    bBb = (s * Ub * Ub).sum(-1)
+    trB2 = torch.einsum("skm,skmn,skn->sk", s, G * G, s)
+    a2 = torch.einsum("skm,skmn,skn->sk", c, G, c)
+    # c' = (constant of y) - (constant of f~): with He_2(z) = z^2 - 1, y has -1/2 and each
+    # (eps/2) He_2(h_i) term of f~ has -(eps/2) times its coefficient, in total -(1/2) sum_k s_k
+    const = torch.zeros(S, K, dtype=W.dtype, device=W.device)
+    if target == "hermite":
+        const = -0.5 + 0.5 * s.sum(-1)
+    variance = (0.5 * (D - trB) / D + const) ** 2
+    misalignment = (D * D - 2 * bBb + trB2) / (2 * D * D)
+    linear = a2 / D
+    return {"test_loss": variance + misalignment + linear, "variance_error": variance,
+            "misalignment_error": misalignment, "linear_power": linear}
+
+
+def simulate(cfg: WideConfig, *, progress: bool | None = None):
+    """Run the wide-network simulation of ``cfg``; return an xarray Dataset (attrs ``status``).
+
+    Variables (swept dims, seed, t): train_loss, test_loss (exact for quadratic predictors, else
+    the held-out estimate), the three terms of Kumar et al. eq. (6) (quadratic case),
+    held_out_loss, weight_norm, param_change |w - w0| / |w0| (Fig. 7), mean_readout;
+    A (..., t, i) = w_i . beta / D.
+    """
+    from numerics.simulate.committee import torch_threads
+
+    check_config(cfg)
+    with torch_threads(cfg.threads):
+        return _simulate(cfg, progress)
+
+
+def _simulate(cfg: WideConfig, progress):
+    import torch
+    from tqdm.auto import tqdm
+
+    from numerics.simulate import data, init
+    from numerics.simulate.committee import default_chunk, record_steps
+
+    device, dtype = torch.device(cfg.device), getattr(torch, cfg.dtype)
+    seeds = cfg.seed_list()
+    S, N, D, P = len(seeds), cfg.N, cfg.D, cfg.n_train()
+    alpha_np, eps_np, sigma_np = cfg.points()
+    K = alpha_np.size
+    alpha = torch.as_tensor(alpha_np, dtype=dtype, device=device)
+    eps = torch.as_tensor(eps_np, dtype=dtype, device=device)
+    sigma = torch.as_tensor(sigma_np, dtype=dtype, device=device)
+    chunk = cfg.chunk or default_chunk(D, P)
+    kw = dict(target=cfg.target, k=cfg.k)
+
+    beta = init.target_direction(seeds, D, device=device, dtype=dtype)
+    base = init.random_weights(seeds, N, D, 1.0, device=device, dtype=dtype)   # (S, N, D)
+    W0 = base.unsqueeze(1) * sigma.reshape(1, K, 1, 1)                         # (S, K, N, D)
+    W = W0.clone()
+    v0 = torch.ones(S, K, N, dtype=dtype, device=device)
+    v = v0.clone()
+    X = data.gaussian_inputs(seeds, P, D, device=device, dtype=dtype)
+    y = data.target_values(X, beta, cfg.target, cfg.k)
+
+    def f_init(Xs):
+        if not cfg.centre:
+            return torch.zeros(S, K, Xs.shape[1], dtype=dtype, device=device)
+        return network(W0, v0, Xs, eps, chunk=chunk, **kw)
+
+    f0 = f_init(X)
+    if cfg.held_out:
+        Xh = data.gaussian_inputs(seeds, cfg.held_out, D, stream="held_out", device=device,
+                                  dtype=dtype)
+        yh = data.target_values(Xh, beta, cfg.target, cfg.k)
+        f0h = f_init(Xh)
+
+    steps = record_steps(cfg.t_max, cfg.dt, cfg.records)
+    n_total = int(steps[-1])
+    is_record = np.zeros(n_total + 1, dtype=bool)
+    is_record[steps] = True
+    rec = {name: [] for name in ("train_loss", "held_out_loss", "test_loss", "variance_error",
+                                 "misalignment_error", "linear_power", "weight_norm",
+                                 "param_change", "mean_readout", "A")}
+    status = "complete"
+    w0_norm = W0.norm(dim=(-1, -2))
+    log.info("wide simulation: S=%d, K=%d, N=%d, D=%d, P=%d, %d steps", S, K, N, D, P, n_total)
+    work = float(n_total) * S * K * N * P * D
+    bar = tqdm(total=n_total, desc="simulate wide", unit="step", mininterval=1.0,
+               disable=(not progress) if progress is not None else (work < 4e10 or None))
+    with torch.no_grad(), bar:
+        for n in range(n_total + 1):
+            last = n == n_total
+            dW, dv, loss = velocity(W, v, X, y, f0, alpha, eps, train_readouts=cfg.train_readouts,
+                                    chunk=chunk, need_grad=not last, **kw)
+            bad = ~torch.isfinite(loss) | (loss > cfg.max_loss)
+            if bool(bad.any()):
+                s, kk = (int(i) for i in bad.nonzero()[0])
+                status = (f"diverged: train loss {float(loss[s, kk]):.3g} at t = {n * cfg.dt:g} "
+                          f"(Euler step {n}; seed {seeds[s]}, alpha = {alpha_np[kk]:g}, "
+                          f"eps = {eps_np[kk]:g}, sigma = {sigma_np[kk]:g}); earlier records saved")
+                log.warning("%s", status)
+                break
+            if is_record[n]:
+                rec["train_loss"].append(loss)
+                if cfg.held_out:
+                    rec["held_out_loss"].append(
+                        velocity(W, v, Xh, yh, f0h, alpha, eps, chunk=chunk, need_grad=False,
+                                 **kw)[2])
+                if cfg.exact_test_loss():
+                    terms = population_terms(W, v, W0, v0, beta, alpha, eps, centre=cfg.centre,
+                                             target=cfg.target)
+                    for name, value in terms.items():
+                        rec[name].append(value)
+                else:
+                    rec["test_loss"].append(rec["held_out_loss"][-1])
+                rec["weight_norm"].append(W.norm(dim=-1).pow(2).mean(-1).div(D).sqrt())
+                rec["param_change"].append((W - W0).norm(dim=(-1, -2)) / w0_norm)
+                rec["mean_readout"].append(v.mean(-1))
+                rec["A"].append((W @ beta[:, None, :, None]).squeeze(-1) / D)
+            if last:
+                break
+            W.add_(dW, alpha=cfg.dt)
+            if dv is not None:
+                v.add_(dv, alpha=cfg.dt)
+            bar.update(1)
+    return _dataset(cfg, rec, steps, status)
+
+
+_LONG_NAMES = {
+    "train_loss": "train loss (1/P) sum_mu (y_mu - f~_mu)^2 of the centred predictor",
+    "held_out_loss": "loss on held-out points",
+    "test_loss": "population test loss <(y - f~)^2>",
+    "variance_error": "variance error (Kumar et al. eq. 6)",
+    "misalignment_error": "misalignment error (Kumar et al. eq. 6)",
+    "linear_power": "power in linear modes (Kumar et al. eq. 6)",
+    "weight_norm": "root-mean-square weight norm sqrt(sum_i |w_i|^2 / (N D))",
+    "param_change": "relative weight change |W - W0|_F / |W0|_F (Kumar et al. Fig. 7)",
+    "mean_readout": "mean readout (1/N) sum_i v_i",
+    "A": "alignment A_i = w_i . beta / D",
+}
+
+
+def _dataset(cfg: WideConfig, rec: dict, steps, status: str):
+    import xarray as xr
+
+    T = len(rec["train_loss"])
+    sweep = cfg.sweep()
+    lead = tuple(len(v) for v in sweep.values())
+    S, N = cfg.seeds, cfg.N
+
+    def arr(values, tail=()):
+        if not values:
+            return None
+        x = np.stack([v.cpu().numpy() for v in values], axis=2)     # (S, K, T, ...)
+        x = np.moveaxis(x, 0, 1)                                     # (K, S, T, ...)
+        return x.reshape(lead + (S, T) + tail)
+
+    dims = tuple(sweep) + ("seed", "t")
+    data_vars = {}
+    for name, values in rec.items():
+        x = arr(values, (N,) if name == "A" else ())
+        if x is not None:
+            data_vars[name] = (dims + (("i",) if name == "A" else ()), x,
+                               {"long_name": _LONG_NAMES[name], "units": "1"})
+    if not cfg.exact_test_loss():
+        data_vars["test_loss"][2]["long_name"] += f" (estimated on {cfg.held_out} held-out points)"
+    coords = {
+        "t": ("t", steps[:T] * cfg.dt, {"long_name": "training time t = steps x dt "
+                                        "(learning rate eta_0 / alpha^2, eta_0 = dt N / 2)",
+                                        "units": "1"}),
+        "seed": ("seed", np.asarray(cfg.seed_list()),
+                 {"long_name": "seed of dataset, target and initialisation", "units": "1"}),
+        "i": ("i", np.arange(N), {"long_name": "hidden unit", "units": "1"}),
+    }
+    long = {"alpha": "output scale alpha", "eps": "quadratic part eps of phi",
+            "sigma": "initial weight scale sigma"}
+    for name, values in sweep.items():
+        coords[name] = (name, np.asarray(values, float), {"long_name": long[name], "units": "1"})
+    ds = xr.Dataset(data_vars, coords=coords)
+    for name in ("alpha", "eps", "sigma"):
+        if name not in sweep:
+            ds.attrs[name] = float(getattr(cfg, name))
+    ds.attrs.update(status=status, P=cfg.n_train(), centre=int(cfg.centre),
+                    train_readouts=int(cfg.train_readouts), target=cfg.target, k=cfg.k)
+    return ds

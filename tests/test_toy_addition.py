@@ -1,0 +1,109 @@
+"""Torch toy model (Liu et al. 2022, Sec. 2 and 4.1): batched training equals per-configuration
+training with torch.optim, metrics agree with numerics.representation, phases are classified."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from experiments.phase_diagram import classify  # noqa: E402
+from numerics import representation as rep  # noqa: E402
+from numerics.simulate import toy_addition as ta  # noqa: E402
+from numerics.validate import InputError  # noqa: E402
+
+# float64, identical operations in a different batching: the two computations differ only by
+# the summation order inside batched matrix products (~1e-16 relative per step); over 40 Adam
+# steps with lr <= 1e-2 the parameters move by <= 0.4, so 1e-10 bounds the difference with
+# a wide margin while catching any difference in the update rule (which would be >= 1e-6).
+BATCH_ATOL = 1e-10
+
+
+def _batch(spec, B=4, seed=0):
+    masks = rep.sample_splits(spec.p, rep.split_sizes(spec.p, 0.8), B, np.random.default_rng(seed))
+    return ta.Batch.make(embedding_lr=np.geomspace(1e-3, 1e-2, B), lr=np.geomspace(1e-4, 1e-2, B),
+                         weight_decay=np.linspace(0.0, 3.0, B), seed=np.arange(B) + 10, train_mask=masks)
+
+
+@pytest.mark.parametrize("task,modulus,d_embed", [("regression", None, 1), ("classification", None, 2),
+                                                  ("classification", 7, 2)])
+def test_batched_training_equals_per_configuration_training(task, modulus, d_embed):
+    spec = ta.ModelSpec(p=7, d_embed=d_embed, task=task, modulus=modulus, width=16, depth=2)
+    batch = _batch(spec)
+    res = ta.train(spec, batch, 40, dtype="float64", num_threads=1)
+    ref = ta.train_loop(spec, batch, 40, dtype="float64", num_threads=1)
+    np.testing.assert_allclose(res.extra["params"]["embedding"], ref["embeddings"], rtol=0, atol=BATCH_ATOL)
+    np.testing.assert_allclose(ta.decoder_vector(spec, res.extra["params"]), ref["decoder"], rtol=0, atol=BATCH_ATOL)
+    np.testing.assert_allclose(res.train_loss[-1], ref["train_loss"], rtol=1e-10)
+    # and the configurations really differ (so the comparison is not of one repeated run)
+    assert np.ptp(ref["train_loss"]) > 1e-3
+
+
+def test_batch_of_one_equals_member_of_batch():
+    spec = ta.ModelSpec(p=6, width=8)
+    batch = _batch(spec, B=3)
+    full = ta.train(spec, batch, 20, dtype="float64", num_threads=1)
+    one = ta.train(spec, batch.select(1), 20, dtype="float64", num_threads=1)
+    np.testing.assert_allclose(one.extra["params"]["embedding"][0], full.extra["params"]["embedding"][1],
+                               rtol=0, atol=BATCH_ATOL)
+
+
+def test_rqi_torch_matches_numpy():
+    rng = np.random.default_rng(0)
+    E = rng.normal(size=(5, 10, 2))
+    E[0] = rep.linear_representation(10, [1.0, 2.0], [0.3, -0.2])
+    E[1] = E[0] + 0.01 * rng.normal(size=(10, 2))
+    quads = rep.quadruples(10)
+    for delta in (0.05, 0.1):
+        t = ta.rqi_torch(torch.as_tensor(E), torch.as_tensor(quads), delta).numpy()
+        np.testing.assert_allclose(t, rep.rqi(E, delta=delta), atol=1e-15)
+    assert rep.rqi(E[0]) == 1.0
+
+
+def test_records_and_accuracy_definitions():
+    spec = ta.ModelSpec(p=6, width=16)
+    batch = _batch(spec, B=2)
+    res = ta.train(spec, batch, 30, record_steps=[0, 10, 30], eval_every=5, num_threads=1)
+    assert res.embeddings.shape == (3, 2, 6, 1)
+    assert np.all((res.train_acc >= 0) & (res.train_acc <= 1))
+    # accuracies are multiples of 1/|D| and 1/|D'|
+    n_tr = batch.train_mask.sum(axis=1)
+    np.testing.assert_allclose(res.train_acc * n_tr, np.round(res.train_acc * n_tr), atol=1e-5)
+    # step 0: untrained regression outputs are near 0, the nearest target is random: low accuracy
+    assert res.train_acc[0].mean() < 0.5
+
+
+@pytest.mark.slow
+def test_full_data_is_learned():
+    # the full dataset of p = 6 (21 samples, 11 labels) is fitted within 2000 steps
+    spec = ta.ModelSpec(p=6, width=32, activation="tanh")
+    batch = ta.Batch.make(embedding_lr=1e-2, lr=3e-3, weight_decay=0.0, seed=[0, 1],
+                          train_mask=np.ones((1, 21), bool))
+    res = ta.train(spec, batch, 2000, eval_every=50, num_threads=1)
+    assert np.all(res.steps_to_train >= 0)
+    assert np.all(res.train_acc[-1] == 1.0)
+
+
+def test_training_reduces_the_loss():
+    spec = ta.ModelSpec(p=5, width=16, activation="tanh")
+    batch = ta.Batch.make(embedding_lr=1e-2, lr=1e-2, weight_decay=0.0, seed=[0, 1],
+                          train_mask=np.ones((1, 15), bool))
+    res = ta.train(spec, batch, 150, record_steps=[0, 150], num_threads=1)
+    assert np.all(res.train_loss[-1] < 0.5 * res.train_loss[0])
+
+
+def test_phase_classification():
+    tr = np.array([100, 100, 100, -1, -1, 5000])
+    va = np.array([300, 5000, -1, -1, 200, 4000])
+    assert classify(tr, va, 1000).tolist() == [0, 1, 2, 3, 3, 0]
+
+
+def test_rejects_bad_configuration():
+    with pytest.raises(InputError):
+        ta.ModelSpec(task="ranking")
+    with pytest.raises(InputError):
+        ta.Batch.make(embedding_lr=[1e-3, 1e-3, 1e-3], lr=[1e-3, 1e-3], weight_decay=0, seed=0,
+                      train_mask=np.ones((1, 55), bool))
+    spec = ta.ModelSpec(p=5)
+    with pytest.raises(InputError):
+        ta.train(spec, ta.Batch.make(embedding_lr=1e-3, lr=1e-3, weight_decay=0, seed=0,
+                                     train_mask=np.ones((1, 55), bool)), 5)
