@@ -233,29 +233,21 @@ def ntk_general() -> sp.Expr:
     return sp.expand((alpha / N) ** 2 * xx * total)
 
 
-def ntk_vector(K_sym: sp.Expr):
-    """The general NTK as a :class:`gaussian.VectorPolynomial` in x and x' (for Wick)."""
+def _vectorise(K: sp.Expr):
+    """A kernel written in the scalar symbols xx', wbar.x, wbar.x', xMx', |x|^2, |x'|^2 as a
+    :class:`gaussian.VectorPolynomial` in the random vectors x and x' (for Wick)."""
     g = gaussian
-    xx, wx, wxp, xMxp = sp.symbols("xx' wbar.x wbar.x' xMx'")
+    xx, wx, wxp, xMxp, r, rp = sp.symbols("xx' wbar.x wbar.x' xMx' |x|^2 |x'|^2")
     forms = {xx: g.dot("x", "xp"), wx: g.dot("wbar", "x"), wxp: g.dot("wbar", "xp"),
-             xMxp: g.quad("x", ("M",), "xp")}
-    out = g.VectorPolynomial()
-    for term in sp.Add.make_args(K_sym):
-        coeff, vp = sp.Integer(1), g.VectorPolynomial.const(1)
-        for base, power in term.as_powers_dict().items():
-            if base in forms:
-                vp = vp * forms[base] ** int(power)
-            else:
-                coeff *= base ** power
-        out = out + vp * coeff
-    return out
+             xMxp: g.quad("x", ("M",), "xp"), r: g.dot("x", "x"), rp: g.dot("xp", "xp")}
+    return g.substitute_forms(K, forms)
 
 
 def alignment_numerator() -> sp.Expr:
     """<y(x) K(x,x') y(x')> over independent x, x' (Kumar eq. 20), K the general NTK of eq. 18
     normalised as printed (without the prefactor alpha^2/N)."""
     g = gaussian
-    K = ntk_vector(sp.expand(ntk_general() * N / alpha ** 2))
+    K = _vectorise(sp.expand(ntk_general() * N / alpha ** 2))
     y = sp.Rational(1, 2) * g.dot("beta", "x") ** 2
     yp = sp.Rational(1, 2) * g.dot("beta", "xp") ** 2
     inner = g.expect_vector(y * K * yp, "x", D)
@@ -275,22 +267,6 @@ def readout_kernel() -> sp.Expr:
     return sp.expand(k)
 
 
-def _kernel_vector(K: sp.Expr):
-    g = gaussian
-    r, rp, xx = sp.symbols("|x|^2 |x'|^2 xx'")
-    forms = {r: g.dot("x", "x"), rp: g.dot("xp", "xp"), xx: g.dot("x", "xp")}
-    out = g.VectorPolynomial()
-    for term in sp.Add.make_args(K):
-        coeff, vp = sp.Integer(1), g.VectorPolynomial.const(1)
-        for base, power in term.as_powers_dict().items():
-            if base in forms:
-                vp = vp * forms[base] ** int(power)
-            else:
-                coeff *= base ** power
-        out = out + vp * coeff
-    return out
-
-
 def initial_ntk() -> sp.Expr:
     """K0(x,x') = x.x' + eps^2 (x.x')^2: eq. 18 at wbar = 0, M = I (Kumar eq. 10)."""
     r, rp, xx = sp.symbols("|x|^2 |x'|^2 xx'")
@@ -304,7 +280,7 @@ def mercer_apply(K: sp.Expr, eigenfunction) -> sp.Expr:
     """T[psi](x') = E_x[K(x, x') psi(x)] for x ~ N(0, I/D), as an expression in x'
     (``<e1||xp>`` = x'_1, ``<xp||xp>`` = |x'|^2)."""
     g = gaussian
-    return g.to_expr(g.expect_vector(_kernel_vector(K) * eigenfunction, "x", D, _E))
+    return g.to_expr(g.expect_vector(_vectorise(K) * eigenfunction, "x", D, _E))
 
 
 def mercer_spectrum(K: sp.Expr) -> dict:
@@ -351,7 +327,7 @@ def target_decomposition() -> dict:
     quad_part = sp.Rational(1, 2) * (g.dot("beta", "x") ** 2 - g.dot("x", "x") * bb / D)
     norm_part = g.dot("x", "x") * bb / (2 * D)
     K0 = initial_ntk()
-    T = g.to_expr(g.expect_vector(_kernel_vector(K0) * quad_part, "x", D))
+    T = g.to_expr(g.expect_vector(_vectorise(K0) * quad_part, "x", D))
     bxp, nxp = sp.Symbol("<beta||xp>"), sp.Symbol("<xp||xp>")
     quad_xp = sp.Rational(1, 2) * (bxp ** 2 - nxp * bb / D)
     lam_quad = sp.simplify(T / quad_xp)
@@ -363,7 +339,7 @@ def target_decomposition() -> dict:
 def cka_population_initial() -> dict:
     """Terms of the population alignment (Kumar eq. 19) at initialisation (wbar = 0, M = I)."""
     g = gaussian
-    K = _kernel_vector(initial_ntk())
+    K = _vectorise(initial_ntk())
     KK = g.as_scalar(g.expect_vector(g.expect_vector(K * K, "x", D), "xp", D))
     yy = g.as_scalar(g.expect_vector((sp.Rational(1, 2) * g.dot("beta", "x") ** 2) ** 2, "x", D))
     bb = g.contraction_symbol("chain", "beta", (), "beta")

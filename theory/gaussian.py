@@ -161,6 +161,21 @@ class VectorPolynomial:
         return out
 
 
+def substitute_forms(expr: sp.Expr, forms: Mapping[sp.Symbol, VectorPolynomial]) -> VectorPolynomial:
+    """A polynomial in scalar symbols as a :class:`VectorPolynomial`: each symbol in ``forms`` is
+    replaced by its form (powers by products); every other factor stays in the coefficient."""
+    out = VectorPolynomial()
+    for term in sp.Add.make_args(sp.expand(expr)):
+        coeff, vp = sp.Integer(1), VectorPolynomial.const(1)
+        for base, power in term.as_powers_dict().items():
+            if base in forms:
+                vp = vp * forms[base] ** int(power)
+            else:
+                coeff *= base ** power
+        out = out + vp * coeff
+    return out
+
+
 def _leg(name: str, random_vectors: set[str]) -> Leg:
     return Leg(name, name in random_vectors)
 
