@@ -9,7 +9,7 @@ A0 = (0.04, -0.02), C0 = I, gamma = 8, 8000 samples, t <= 60, dt = 0.25), three 
 Reports wall time, fixed-point map evaluations, the final residual (the march's measured by one
 extra map evaluation), the per-evaluation cost split into sampling, response estimation and the
 linear (w-process) part, and the ratio of the DMFT solve to the simulation ensemble it replaces
-(10 datasets at D = 2000, gamma = 8, dt = 0.1, t <= 60), measured on the same machine.
+(10 datasets at D = 1000, gamma = 8, dt = 0.1, t <= 60), measured on the same machine.
 Prints a final line of JSON. Usage: python benchmarks/dmft_solve.py [--quick]
 """
 
@@ -26,7 +26,7 @@ def main(quick: bool):
 
     from numerics.dmft import solver, sweep as sw
 
-    t_max, samples, D = (20.0, 2000, 500) if quick else (60.0, 8000, 2000)
+    t_max, samples, D = (20.0, 2000, 500) if quick else (60.0, 8000, 1000)
     base = dict(A0=(0.04, -0.02), alpha=0.5, eps=0.05, gamma=8.0, t_max=t_max, dt=0.25, samples=samples)
     out = {"benchmark": "dmft_solve", "t_max": t_max, "samples": samples, "dt": 0.25, "gamma": 8.0}
 

@@ -36,6 +36,7 @@ from numerics.dmft import wprocess
 log = logging.getLogger(__name__)
 
 METHODS = ("march", "iterate")
+ANDERSON_BUDGET = 12   # map evaluations Anderson may spend before falling back to damping
 
 
 @dataclass(frozen=True)
@@ -191,18 +192,28 @@ def _anderson(cfg, p, F, x0, residuals, checkpoint, t0):
                             for k in ("Cg", "Rh", "Rhs")])
     best = {"r": math.inf, "res": None}
 
+    class Diverging(RuntimeError):
+        pass
+
+    pending = [first]   # F(x0) is already known: the first call of G reuses it
+
     def G(y):
         x = sw.Fields.from_vector(y * scale, T, N)
-        out = F(x)
+        out = pending.pop() if pending else F(x)
         r = residual(out.fields, x, out.noise)
         residuals.append(r)
         if r < best["r"]:
             best.update(r=r, res=out)
+        elif r > 10 * best["r"]:          # safeguard: a step that makes things much worse ends it
+            raise Diverging
         return (out.fields.vector() - x.vector()) / scale
 
     try:
-        anderson(G, x0.vector() / scale, M=5, f_tol=cfg.tol, maxiter=cfg.max_iter, line_search=None)
-    except (NoConvergence, ValueError, np.linalg.LinAlgError, FloatingPointError, sw.CovarianceError):
+        anderson(G, x0.vector() / scale, alpha=1.0, M=5, f_tol=cfg.tol,
+                 maxiter=min(cfg.max_iter, ANDERSON_BUDGET),
+                 line_search=None)
+    except (NoConvergence, ValueError, np.linalg.LinAlgError, FloatingPointError, sw.CovarianceError,
+            Diverging):
         pass
     if best["res"] is None or best["r"] >= cfg.tol:
         return None
