@@ -9,6 +9,14 @@ ratios, the RQI (eq. (3)) and the accuracies. Expected: addition becomes a line-
 (parallelogram) arrangement with RQI -> 1; modular addition a ring (the paper's circle), which
 is not a parallelogram structure in the Euclidean sense (theory.effective: no nonzero ground
 state for modular addition).
+
+Training as the paper's code for Figs. 4-5 (toy-model defaults of
+``numerics.simulate.toy_addition``: decoder 200-200 tanh; embedding lr 1e-3, decoder lr 1e-4, no
+weight decay). The paper's settings for Figs. 1-2 are in its appendix, not in the text. In our
+runs with 2-D embeddings (p = 11, fraction 0.8, 4e3 steps; classification and regression;
+embedding lr 1e-3..1e-2, decoder lr 1e-4..1e-3, weight decay 0 or 5) the decoder fitted the
+training set (accuracy 1) while validation stayed at <= 0.62 and RQI <= 0.5: the embeddings
+spread along an ordered arc rather than a line.
 """
 
 from __future__ import annotations
@@ -30,9 +38,9 @@ class Config:
     seeds: int = 4
     steps: int = 20000
     records: int = 41
-    embedding_lr: float = 3e-3
-    lr: float = 3e-4
-    weight_decay: float = 1.0
+    embedding_lr: float = 1e-3
+    lr: float = 1e-4
+    weight_decay: float = 0.0
     width: int = 200
     activation: str = "tanh"
     task: str = "classification"
@@ -129,20 +137,27 @@ def plot(ds):
 
 
 def check(ds) -> tuple[bool, str]:
+    """Addition: final RQI > 0.9 (parallelograms); modular addition: the seeds that generalise
+    (validation accuracy >= 0.9) lie on a ring in their top-2 principal plane (radius spread
+    < 0.25). Fails when no modular seed generalises (the claim cannot be evaluated)."""
     add = ds.sel(task="addition").isel(step=-1)
     mod = ds.sel(task="modular_addition").isel(step=-1)
     rq = float(add.rqi.mean())
-    ring = float(mod.radius_spread.mean())
     va = float(add.val_acc.mean())
-    return rq > 0.9, (f"addition: final RQI {rq:.2f}, val. acc {va:.2f}; modular addition: radius spread "
-                      f"{ring:.2f}, val. acc {float(mod.val_acc.mean()):.2f}")
+    gen = mod.val_acc.values >= 0.9
+    spread = mod.radius_spread.values
+    ring_ok = bool(gen.any() and np.all(spread[gen] < 0.25))
+    return rq > 0.9 and ring_ok, (
+        f"addition: final RQI {rq:.2f}, val. acc {va:.2f}; modular addition: val. acc "
+        f"{', '.join(f'{v:.2f}' for v in mod.val_acc.values)}, radius spread "
+        f"{', '.join(f'{v:.2f}' for v in spread)} (ring: < 0.25 on the generalising seeds)")
 
 
 register(
     name="embedding-structure",
     summary="principal components of the learned embeddings over training (addition, modular addition)",
     claim="Liu et al. 2022 Figs. 1-2: generalisation coincides with structured embeddings (parallelograms for addition, a circle for modular addition)",
-    quick=Config(seeds=2, steps=2000, records=12),
+    quick=Config(seeds=2, steps=4000, records=12),
     full=Config(),
     run=run, plot=plot, check=check,
 )

@@ -5,6 +5,14 @@ trained (one batched computation) and the first step with RQI > 0.95 is recorded
 prediction n_h = 1/(lambda_3 eta) of the same split (eta = embedding learning rate, lambda_3 from
 H = 2 A^T A / (|P| Z0) with Z0 = p; the paper writes lambda = s^2, see theory.effective). Runs
 that do not reach the RQI threshold within the budget are NaN and counted.
+
+Training as in the paper's code for Figs. 4-5 (the toy-model defaults of
+``numerics.simulate.toy_addition``; embedding lr 1e-3, decoder lr 1e-4, no weight decay, full
+batch; RQI with |residual| <= 0.1 on normalised embeddings, the code's threshold 0.01 on the
+squared residual). In our runs a network either reaches the linear representation within ~2e3
+steps (Adam moves embeddings by about eta per step, so it is much faster than the gradient-flow
+n_h) or stays in a memorising state (RQI frozen below the threshold); the runs that get stuck are
+more frequent at small training fractions.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ class Config:
     p: int = 10
     fractions: tuple = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
     seeds: int = 6
-    steps: int = 30000
+    steps: int = 10000
     embedding_lr: float = 1e-3
     lr: float = 1e-4
     weight_decay: float = 0.0
@@ -88,6 +96,9 @@ def plot(ds):
 
 
 def check(ds) -> tuple[bool, str]:
+    """Fig. 5b: the theory's 1/(lambda_3 eta) falls with the training fraction, the network's
+    steps to RQI > 0.95 fall with it too (Spearman over runs), and the two are positively
+    rank-correlated over the runs where both are finite."""
     from scipy.stats import spearmanr
 
     th = np.where(np.isfinite(ds.steps_theory.values), ds.steps_theory.values, np.nan)
@@ -96,11 +107,17 @@ def check(ds) -> tuple[bool, str]:
     rho_th = spearmanr(ds.fraction.values, th_mean).statistic
     ok_th = rho_th < 0
     both = np.isfinite(th) & np.isfinite(net)
-    msg = f"theory steps fall with fraction (Spearman {rho_th:.2f})"
+    frac = np.broadcast_to(ds.fraction.values[:, None], net.shape)
+    fin = np.isfinite(net)
+    msg = (f"theory steps fall with fraction (Spearman {rho_th:.2f}); runs reaching RQI > 0.95 per "
+           f"fraction: {', '.join(f'{f:.2f}: {int(n)}/{net.shape[1]}' for f, n in zip(ds.fraction.values, fin.sum(axis=1)))}")
     if both.sum() >= 4:
+        rho_nf = spearmanr(frac[fin], net[fin]).statistic
         rho = spearmanr(th[both], net[both]).statistic
-        msg += f"; network vs theory Spearman {rho:.2f} over {int(both.sum())} runs"
-        return bool(ok_th and rho > 0), msg
+        msg += (f"; network steps vs fraction Spearman {rho_nf:.2f} over {int(fin.sum())} runs"
+                f"; network vs theory Spearman {rho:.2f} over {int(both.sum())} runs"
+                f"; median network/theory steps {np.median(net[both] / th[both]):.2f}")
+        return bool(ok_th and rho_nf < 0 and rho > 0), msg
     return False, msg + f"; only {int(both.sum())} runs reached RQI > 0.95 within the budget"
 
 
@@ -108,7 +125,7 @@ register(
     name="grokking-steps",
     summary="steps to RQI > 0.95 in training against 1/(lambda_3 eta)",
     claim="Liu et al. 2022 Fig. 5b: grokking steps fall with training fraction, as 1/(lambda_3 eta) predicts",
-    quick=Config(fractions=(0.6, 0.8, 1.0), seeds=2, steps=3000),
+    quick=Config(fractions=(0.5, 0.7, 0.9, 1.0), seeds=3, steps=3000),
     full=Config(),
     run=run, plot=plot, check=check,
 )

@@ -7,8 +7,15 @@ unit standard deviation at every record step; and the effective dynamics (eq. (4
 the split's parallelograms P0(D), started from the network's normalised initial embeddings, at
 effective time t = eta * step (eta = embedding learning rate; the paper's n_h = t_h / eta). Along
 the theory trajectory the conserved quantities Z0 and C are recorded (Z0 = p and C = 0 exactly
-in exact arithmetic; see theory.effective). Note that Adam is not gradient descent, so the time
-map is qualitative, as in the paper.
+in exact arithmetic; see theory.effective); the theory is also integrated to t = 3/lambda_3
+(3 n_h steps), where the paper says both trajectories have reached the linear structure.
+
+Training follows the paper's code for Figs. 4-5 (toy model defaults of
+``numerics.simulate.toy_addition``; embedding lr 1e-3, decoder lr 1e-4, no weight decay, full
+batch). Adam is not gradient descent: it moves each embedding by about eta per step whatever the
+size of the gradient, so the map from steps to effective time t = eta * step is not exact, and
+in our runs the network reaches the linear structure well before 3 n_h (n_h with lambda_3 the
+eigenvalue of H = 2 A^T A / (|P| Z0), eq. (8); see numerics.representation).
 """
 
 from __future__ import annotations
@@ -62,14 +69,22 @@ def run(config: Config):
     C = np.zeros((len(steps_rec), S))
     leff = np.zeros((len(steps_rec), S))
     th = rep.theory_over_splits(p, masks)
+    lam = th["lambda3"]
+    # the theory also at 3 n_h = 3 / (lambda_3 eta) steps (t = 3 / lambda_3), which may lie
+    # beyond the network's budget: the paper's "about 3 n_h steps" to the linear structure
+    rqi_th_3nh = np.full(S, np.nan)
     for s in range(S):
         quads = rep.quadruples(p, rep.restrict(pairs, masks[s]))
-        traj = ed.integrate(E_net[0, s][:, None], quads, times, flow="full", dt=config.theory_dt)
-        E_th[:, s] = traj.R[..., 0]
-        Z0[:, s], C[:, s], leff[:, s] = traj.Z0, traj.C[:, 0], traj.l_eff
+        t3 = 3.0 / lam[s] if lam[s] > 0 else times[-1]
+        t_all = np.unique(np.r_[times, t3])
+        traj = ed.integrate(E_net[0, s][:, None], quads, t_all, flow="full", dt=config.theory_dt)
+        keep = np.searchsorted(t_all, times)
+        E_th[:, s] = traj.R[keep, :, 0]
+        Z0[:, s], C[:, s], leff[:, s] = traj.Z0[keep], traj.C[keep, 0], traj.l_eff[keep]
+        if lam[s] > 0:
+            rqi_th_3nh[s] = rep.rqi(traj.R[np.searchsorted(t_all, t3)], delta=config.rqi_delta)
     rqi_th = rep.rqi(E_th[..., None], delta=config.rqi_delta)
     rqi_net = rep.rqi(E_net[..., None], delta=config.rqi_delta)
-    lam = th["lambda3"]
     dims = ("step", "seed", "symbol")
     ds = xr.Dataset(
         {
@@ -83,6 +98,9 @@ def run(config: Config):
             "train_acc": (("step", "seed"), res.train_acc, {"long_name": "network train accuracy", "units": "1"}),
             "val_acc": (("step", "seed"), res.val_acc, {"long_name": "network validation accuracy", "units": "1"}),
             "lambda3": ("seed", lam, {"long_name": "grokking rate lambda_3 of the split", "units": "1"}),
+            "rqi_theory_3nh": ("seed", rqi_th_3nh, {"long_name": "RQI of the effective-theory embeddings at t = 3/lambda_3 (3 n_h steps; NaN if lambda_3 = 0)", "units": "1"}),
+            "steps_to_rqi_network": ("seed", np.where(res.steps_to_rqi >= 0, res.steps_to_rqi, np.nan).astype(float),
+                                     {"long_name": f"first step with network RQI >= 0.95 (delta = {config.rqi_delta}; NaN: not within the budget)", "units": "1"}),
             "n_h": ("seed", np.where(lam > 0, 1.0 / np.where(lam > 0, lam, 1) / config.embedding_lr, np.inf),
                     {"long_name": "predicted grokking steps 1/(lambda_3 eta)", "units": "1"}),
         },
@@ -118,20 +136,30 @@ def plot(ds):
 
 
 def check(ds) -> tuple[bool, str]:
+    """Conservation along the theory trajectory (Z0 = p, C = 0); the theory at RQI >= 0.95 by
+    3 n_h; the network at RQI >= 0.95 within its budget, after "about 3 n_h" steps (taken as
+    within a factor 3 of 3 n_h, i.e. between n_h and 9 n_h) for every seed."""
     z = float(np.abs(ds.Z0_theory - ds.sizes["symbol"]).max())
     c = float(np.abs(ds.C_theory).max())
-    rq_th = float(ds.rqi_theory.isel(step=-1).mean())
-    rq_net = float(ds.rqi_network.isel(step=-1).mean())
-    ok = z < 1e-6 and c < 1e-9 and rq_th > 0.95
-    return ok, (f"theory: |Z0 - p| <= {z:.1e}, |C| <= {c:.1e}, final RQI {rq_th:.2f}; "
-                f"network final RQI {rq_net:.2f}, val. acc {float(ds.val_acc.isel(step=-1).mean()):.2f}")
+    th3 = ds.rqi_theory_3nh.values
+    net = ds.rqi_network.isel(step=-1).values
+    n_h = ds.n_h.values
+    steps_net = ds.steps_to_rqi_network.values
+    ratio = steps_net / n_h
+    timing = bool(np.all((ratio >= 1.0) & (ratio <= 9.0)))
+    ok = z < 1e-6 and c < 1e-9 and bool(np.all(th3 >= 0.95)) and bool(np.all(net >= 0.95)) and timing
+    return ok, (f"theory: |Z0 - p| <= {z:.1e}, |C| <= {c:.1e}, RQI at 3 n_h "
+                f"{', '.join(f'{v:.2f}' for v in th3)}; network final RQI "
+                f"{', '.join(f'{v:.2f}' for v in net)}, val. acc {float(ds.val_acc.isel(step=-1).mean()):.2f}; "
+                f"network steps to RQI 0.95 (n_h): {', '.join(f'{a:.0f} ({b:.0f})' for a, b in zip(steps_net, n_h))}, "
+                f"i.e. {', '.join(f'{r:.2f}' for r in ratio)} n_h (about 3 n_h expected)")
 
 
 register(
     name="representation-dynamics",
     summary="1-D embeddings under the effective theory beside the trained network's",
     claim="Liu et al. 2022 Fig. 4c-d: effective theory and network both reach the linear structure within about 3 n_h steps",
-    quick=Config(seeds=2, steps=3000, records=31),
+    quick=Config(seeds=4, steps=3000, records=31),
     full=Config(),
     run=run, plot=plot, check=check,
 )

@@ -78,6 +78,53 @@ def sample_splits(p: int, n_train: int, n_splits: int, rng: np.random.Generator)
     return mask
 
 
+
+def seen_label_fraction(p: int, masks: np.ndarray, modulus: int | None = None) -> np.ndarray:
+    """Fraction of each split's validation samples whose label occurs in its training set.
+
+    A decoder maps equal sums to equal outputs, so a validation sample whose label ``i + j``
+    has no training representative cannot be answered from any representation: this is the
+    best validation accuracy a split allows (reached by the linear representation when the
+    split implies it). ``masks``: (n, |D0|) bool. Returns (n,); 1 where there is no
+    validation sample.
+    """
+    masks = np.atleast_2d(np.asarray(masks, dtype=bool))
+    lab = labels(full_dataset(p), modulus)
+    k = n_labels(p, modulus)
+    seen = np.zeros((len(masks), k), dtype=bool)
+    rows = np.nonzero(masks)
+    seen[rows[0], lab[rows[1]]] = True
+    ok = seen[:, lab] & ~masks                                      # validation, label seen
+    n_val = (~masks).sum(axis=1)
+    return np.where(n_val > 0, ok.sum(axis=1) / np.maximum(n_val, 1), 1.0)
+
+
+def generalisable_splits(p: int, n_train: int, n_splits: int, rng: np.random.Generator,
+                         min_accuracy: float = 0.9, max_accuracy: float = 1.0,
+                         modulus: int | None = None, max_draws: int = 100000) -> np.ndarray:
+    """Random training sets (as :func:`sample_splits`) whose best possible validation accuracy
+    (:func:`seen_label_fraction`) lies in ``[min_accuracy, max_accuracy]``, and which imply the
+    unique representation (nullity of A(P0(D)) equal to that of D0, Sec. 3.2).
+
+    The phase diagram (Sec. 4.1) asks whether validation accuracy reaches 90 %; on a split
+    where it cannot (validation samples whose sums never occur in training) every run is
+    'memorisation' or 'confusion' whatever the dynamics. Splits are drawn one after another
+    from ``rng`` and kept in order, so the result is deterministic.
+    """
+    out, draws = [], 0
+    while len(out) < n_splits:
+        batch = sample_splits(p, n_train, max(n_splits, 16), rng)
+        draws += len(batch)
+        best = seen_label_fraction(p, batch, modulus)
+        good = (best >= min_accuracy - 1e-12) & (best <= max_accuracy + 1e-12) & \
+            theory_over_splits(p, batch, modulus)["unique"]
+        out.extend(batch[good][: n_splits - len(out)])
+        if draws > max_draws and len(out) < n_splits:
+            raise InputError("n_train", f"fewer than {n_splits} of {draws} random splits of size "
+                             f"{n_train} have a best validation accuracy in "
+                             f"[{min_accuracy}, {max_accuracy}]")
+    return np.asarray(out, dtype=bool).reshape(n_splits, -1)
+
 # ----------------------------------------------------------------------------- parallelograms
 def parallelogram_pairs(p: int, modulus: int | None = None) -> np.ndarray:
     """P0 = P0(D0) as pairs of sample indices ``(s, t)``, ``s < t``, with equal labels.

@@ -159,3 +159,30 @@ def test_normalise_gives_zero_mean_and_z0_equal_p():
 def test_crossing_interpolates():
     assert rep.crossing([0, 1, 2], [0.0, 0.25, 0.75]) == pytest.approx(1.5)
     assert np.isnan(rep.crossing([0, 1], [0.1, 0.2]))
+
+
+def test_seen_label_fraction_counts_validation_sums_without_training_representative():
+    p = 4
+    samples = rep.full_dataset(p)
+    lab = rep.labels(samples)
+    mask = np.ones(len(samples), bool)
+    mask[[np.flatnonzero(lab == 0)[0], np.flatnonzero(lab == 3)[0]]] = False
+    # sum 0 has the single sample (0, 0): unseen; sum 3 has (0, 3) and (1, 2): one stays in D
+    assert rep.seen_label_fraction(p, mask)[0] == pytest.approx(0.5)
+    assert rep.seen_label_fraction(p, np.ones((1, len(samples)), bool))[0] == 1.0
+    # a linear representation answers exactly the validation samples with a seen sum
+    lin = rep.linear_representation(p, 0.0, 1.0)
+    n_val = (~mask).sum()
+    assert (rep.predicted_accuracy(lin, mask) * len(samples) - mask.sum()) / n_val == pytest.approx(0.5)
+
+
+def test_generalisable_splits_respect_bounds_and_are_deterministic():
+    a = rep.generalisable_splits(10, 45, 4, np.random.default_rng(3), 0.9, 0.9)
+    b = rep.generalisable_splits(10, 45, 4, np.random.default_rng(3), 0.9, 0.9)
+    assert np.array_equal(a, b) and np.all(a.sum(axis=1) == 45)
+    np.testing.assert_allclose(rep.seen_label_fraction(10, a), 0.9)
+    assert rep.theory_over_splits(10, a)["unique"].all()
+    c = rep.generalisable_splits(10, 45, 4, np.random.default_rng(3), 1.0, 1.0)
+    np.testing.assert_allclose(rep.seen_label_fraction(10, c), 1.0)
+    with pytest.raises(InputError):
+        rep.generalisable_splits(10, 5, 1, np.random.default_rng(0), 1.0, 1.0, max_draws=200)

@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from experiments.phase_diagram import classify  # noqa: E402
+from experiments.phase_diagram import _check_map, classify, sandwiched  # noqa: E402
 from numerics import representation as rep  # noqa: E402
 from numerics.simulate import toy_addition as ta  # noqa: E402
 from numerics.validate import InputError  # noqa: E402
@@ -45,6 +45,19 @@ def test_batch_of_one_equals_member_of_batch():
     one = ta.train(spec, batch.select(1), 20, dtype="float64", num_threads=1)
     np.testing.assert_allclose(one.extra["params"]["embedding"][0], full.extra["params"]["embedding"][1],
                                rtol=0, atol=BATCH_ATOL)
+
+
+def test_chunked_training_equals_one_batch():
+    spec = ta.ModelSpec(p=6, width=8)
+    batch = _batch(spec, B=5)
+    one = ta.train(spec, batch, 20, record_steps=[0, 10, 20], eval_every=5, dtype="float64",
+                   num_threads=1, chunk_size=None)
+    chunked = ta.train(spec, batch, 20, record_steps=[0, 10, 20], eval_every=5, dtype="float64",
+                       num_threads=1, chunk_size=2)
+    for key in ("embeddings", "train_loss", "val_acc", "rqi", "steps_to_train", "steps_to_val"):
+        np.testing.assert_allclose(getattr(chunked, key), getattr(one, key), rtol=0, atol=BATCH_ATOL)
+    np.testing.assert_allclose(ta.decoder_vector(spec, chunked.extra["params"]),
+                               ta.decoder_vector(spec, one.extra["params"]), rtol=0, atol=BATCH_ATOL)
 
 
 def test_rqi_torch_matches_numpy():
@@ -97,9 +110,44 @@ def test_phase_classification():
     assert classify(tr, va, 1000).tolist() == [0, 1, 2, 3, 3, 0]
 
 
+def test_default_model_is_the_papers_toy_model():
+    # Liu et al.'s toy model: 1-D embeddings U(-1/2, 1/2), decoder 1-200-200-30 (tanh), 30-D targets
+    spec = ta.ModelSpec()
+    shapes = {k: tuple(v.shape) for k, v in ta.init_parameters(spec, 0).items()}
+    assert shapes["embedding"] == (10, 1)
+    assert [s for k, s in shapes.items() if k.endswith("weight")] == [(200, 1), (200, 200), (30, 200)]
+    assert tuple(ta.targets(spec, 0).shape) == (19, 30)
+    E = torch.stack([ta.init_parameters(spec, s)["embedding"] for s in range(200)])
+    assert float(E.abs().max()) <= 0.5
+    # uniform on [-1/2, 1/2]: variance 1/12; 2000 draws give a standard error of ~0.0017
+    assert float(E.var()) == pytest.approx(1 / 12, abs=0.01)
+    En = ta.init_parameters(ta.ModelSpec(embed_init="normal", embed_scale=2.0), 0)["embedding"]
+    assert float(En.abs().max()) > 1.0
+
+
+def test_phase_map_checks():
+    C, G, M, X = 0, 1, 2, 3
+    # rows: weight decay ascending; columns: decoder lr ascending
+    good = np.array([[G, C, C, M],
+                     [G, G, M, X],
+                     [M, M, X, X]])
+    assert sandwiched(good) == 3
+    ok, msg = _check_map(good)
+    assert ok, msg
+    # grokking touching comprehension only is not "between comprehension and memorisation"
+    apart = np.array([[G, C, M, M],
+                      [C, C, X, X]])
+    assert sandwiched(apart) == 0
+    assert not _check_map(apart)[0]
+    # wrong corners
+    assert not _check_map(np.array([[G, C, X], [M, C, M]]))[0]
+
+
 def test_rejects_bad_configuration():
     with pytest.raises(InputError):
         ta.ModelSpec(task="ranking")
+    with pytest.raises(InputError):
+        ta.ModelSpec(embed_init="orthogonal")
     with pytest.raises(InputError):
         ta.Batch.make(embedding_lr=[1e-3, 1e-3, 1e-3], lr=[1e-3, 1e-3], weight_decay=0, seed=0,
                       train_mask=np.ones((1, 55), bool))
