@@ -161,11 +161,18 @@ def write_dataset(ds, path: str | os.PathLike, config: Any, *, title: str,
     os.close(fd)
     try:
         out.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp creates 0600; give the file normal permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def read_dataset(path: str | os.PathLike):

@@ -34,6 +34,16 @@ def test_provenance_attributes(tmp_path):
     assert ds.attrs["status"] == "complete"
 
 
+def test_written_file_has_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    path = io.write_dataset(dataset(), tmp_path / "p.nc", Cfg(), title="demo")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+
+
 def test_refuses_other_configuration_unless_asked(tmp_path):
     path = tmp_path / "a.nc"
     io.write_dataset(dataset(), path, Cfg(), title="demo")
