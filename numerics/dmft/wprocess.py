@@ -54,14 +54,14 @@ def source_covariance(C0: np.ndarray, A0: np.ndarray, Rhs: np.ndarray, Cg: np.nd
     b_0 = w_0, b_{n+1} = dt (xi_n + Rhs[n] beta); xi is independent of (w_0, beta).
     """
     T, N = Rhs.shape
-    Rb = np.concatenate([A0, dt * Rhs.reshape(-1)])              # <b beta>
-    vb = np.concatenate([A0, dt * Rhs.reshape(-1)])
-    # (w_0, beta) part: b = [w_0; dt Rhs beta] -> Cov = [[C0, A0 dtRhs^T],[., dt^2 Rhs Rhs^T]]
+    drift = dt * Rhs.reshape(-1)
+    Rb = np.concatenate([A0, drift])                             # <b beta>
+    # (w_0, beta) part: b = [w_0; dt Rhs beta] -> Cov = [[C0, A0 (dt Rhs)^T], [., dt^2 Rhs Rhs^T]]
     cov = np.zeros(((T + 1) * N, (T + 1) * N))
     cov[:N, :N] = C0
-    cov[:N, N:] = np.outer(A0, dt * Rhs.reshape(-1))
+    cov[:N, N:] = np.outer(A0, drift)
     cov[N:, :N] = cov[:N, N:].T
-    cov[N:, N:] = np.outer(vb[N:], vb[N:])
+    cov[N:, N:] = np.outer(drift, drift)
     if Cg is not None and np.isfinite(gamma):
         cov[N:, N:] += dt ** 2 / gamma * flat(Cg)
     return cov, Rb
