@@ -50,6 +50,31 @@ def positive_int(name: str, value: int) -> int:
     return int(value)
 
 
+def non_negative_int(name: str, value) -> int:
+    """``value`` as an int >= 0, or InputError."""
+    if isinstance(value, bool) or int(value) != value or value < 0:
+        raise InputError(name, f"must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def time_grid(dt: float, t_max: float) -> tuple[float, float]:
+    """A time step and horizon: both positive and t_max >= dt, or InputError."""
+    dt, t_max = positive("dt", dt), positive("t_max", t_max)
+    if t_max < dt:
+        raise InputError("t_max", f"must be at least dt = {dt:g}, got {t_max:g}")
+    return dt, t_max
+
+
+def training_size(gamma, P) -> None:
+    """Exactly one of gamma (> 0) and P (>= 1) is given, or InputError."""
+    if (gamma is None) == (P is None):
+        raise InputError("gamma", "give exactly one of gamma and P")
+    if gamma is not None:
+        positive("gamma", gamma)
+    else:
+        positive_int("P", P)
+
+
 def finite_array(name: str, values: Sequence[float], shape: tuple[int, ...] | None = None) -> np.ndarray:
     """``values`` as a float64 array of the given shape with finite entries, or InputError."""
     try:

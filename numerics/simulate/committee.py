@@ -123,24 +123,14 @@ def check_config(cfg: CommitteeConfig) -> CommitteeConfig:
             raise InputError(name, "expected a number or a list of numbers")
     for a in np.atleast_1d(cfg.alpha):
         validate.positive("alpha", a)
-    if (cfg.gamma is None) == (cfg.P is None):
-        raise InputError("gamma", "give exactly one of gamma and P")
-    if cfg.gamma is not None:
-        validate.positive("gamma", cfg.gamma)
-        if round(cfg.gamma * cfg.D) < 1:
-            raise InputError("gamma", f"gamma * D = {cfg.gamma * cfg.D:g} gives no training point")
-    else:
-        validate.positive_int("P", cfg.P)
-    validate.positive("dt", cfg.dt)
-    validate.positive("t_max", cfg.t_max)
-    if cfg.t_max < cfg.dt:
-        raise InputError("t_max", f"must be at least dt = {cfg.dt:g}, got {cfg.t_max:g}")
+    validate.training_size(cfg.gamma, cfg.P)
+    if cfg.gamma is not None and round(cfg.gamma * cfg.D) < 1:
+        raise InputError("gamma", f"gamma * D = {cfg.gamma * cfg.D:g} gives no training point")
+    validate.time_grid(cfg.dt, cfg.t_max)
     validate.positive_int("seeds", cfg.seeds)
-    if isinstance(cfg.seed0, bool) or int(cfg.seed0) != cfg.seed0 or cfg.seed0 < 0:
-        raise InputError("seed0", f"must be a non-negative integer, got {cfg.seed0!r}")
+    validate.non_negative_int("seed0", cfg.seed0)
     validate.positive_int("records", cfg.records)
-    if isinstance(cfg.held_out, bool) or int(cfg.held_out) != cfg.held_out or cfg.held_out < 0:
-        raise InputError("held_out", f"must be a non-negative integer, got {cfg.held_out!r}")
+    validate.non_negative_int("held_out", cfg.held_out)
     validate.positive("sigma", cfg.sigma)
     validate.positive("max_loss", cfg.max_loss, allow_inf=True)
     if cfg.chunk is not None:

@@ -100,24 +100,15 @@ def check_config(cfg: WideConfig) -> WideConfig:
         for value in np.atleast_1d(validate.finite_array(name, getattr(cfg, name))):
             validate.positive(name, value)
     validate.finite_array("eps", getattr(cfg, "eps"))
-    if (cfg.gamma is None) == (cfg.P is None):
-        raise InputError("gamma", "give exactly one of gamma and P")
-    if cfg.gamma is not None:
-        validate.positive("gamma", cfg.gamma)
-    else:
-        validate.positive_int("P", cfg.P)
-    validate.positive("dt", cfg.dt)
-    validate.positive("t_max", cfg.t_max)
-    if cfg.t_max < cfg.dt:
-        raise InputError("t_max", f"must be at least dt = {cfg.dt:g}, got {cfg.t_max:g}")
+    validate.training_size(cfg.gamma, cfg.P)
+    validate.time_grid(cfg.dt, cfg.t_max)
     validate.positive_int("seeds", cfg.seeds)
     validate.positive_int("records", cfg.records)
     if cfg.target not in ("quadratic", "hermite"):
         raise InputError("target", f"must be 'quadratic' or 'hermite', got {cfg.target!r}")
     if cfg.target == "hermite":
         validate.positive_int("k", cfg.k)
-    if int(cfg.held_out) != cfg.held_out or cfg.held_out < 0:
-        raise InputError("held_out", f"must be a non-negative integer, got {cfg.held_out!r}")
+    validate.non_negative_int("held_out", cfg.held_out)
     if not cfg.exact_test_loss() and cfg.held_out < 1:
         raise InputError("held_out", "a Hermite target with k != 2 has no closed-form test loss: "
                          "give held_out > 0 points to estimate it")
