@@ -16,14 +16,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def best_of(fn, repeat=5):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+from timing import best_time  # noqa: E402
 
 
 def main():
@@ -42,7 +35,7 @@ def main():
     A = W @ rng.normal(size=16) / 16
     C = W @ np.swapaxes(W, 1, 2) / 16
     alpha, eps = 0.5, 0.05
-    generated_s = best_of(lambda: gen.online_rhs(A, C, alpha, eps))
+    generated_s = best_time(lambda: gen.online_rhs(A, C, alpha, eps), 5, warmup=False)
 
     # plain lambdify (no cse) of the same index-generic expressions, on per-element arrays
     def plain(d):
@@ -87,7 +80,7 @@ def main():
     res = lambdified()
     ref = gen.online_rhs(A, C, alpha, eps)
     max_dev = max(float(np.max(abs(r - g))) for r, g in zip(res, ref))
-    lambdify_s = best_of(lambdified)
+    lambdify_s = best_time(lambdified, 5, warmup=False)
     print(f"grokking derive (all stages, {len(files)} files): {derive_s:.2f} s")
     print(f"online_rhs on {B} states (N = {N}): generated {generated_s * 1e3:.1f} ms, "
           f"plain lambdify {lambdify_s * 1e3:.1f} ms (max difference {max_dev:.2e})")

@@ -24,15 +24,7 @@ import time
 
 import numpy as np
 
-
-def best_time(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from timing import best_time
 
 
 def main(argv=None) -> dict:

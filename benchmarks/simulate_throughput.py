@@ -18,16 +18,7 @@ import argparse
 import json
 import time
 
-
-def best_time(fn, repeats: int) -> float:
-    """Smallest wall time of ``repeats`` calls (after one warm-up call)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from timing import best_time
 
 
 def main(argv=None) -> dict:
