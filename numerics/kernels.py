@@ -61,21 +61,23 @@ def kernel_regression(K_train: np.ndarray, y: np.ndarray, K_test_train: np.ndarr
     return K_test_train @ coef
 
 
-def cka(K: np.ndarray, y: np.ndarray) -> float:
+def cka(K: np.ndarray, y: np.ndarray):
     """Double-centred kernel-task alignment y^T H K H y / (|H K H|_F |H y|^2), H = I - 11^T/P.
 
     Invariant to scaling K or y and to adding a constant to y; equals 1 for K = y y^T (y
     non-constant). Kumar et al. 2024 print uncentred variants (Sec. 5 and 5.3); see
-    results/equations.md.
+    results/equations.md. K (..., P, P) and y (..., P) may carry matching leading batch
+    dimensions; a float for a single kernel, else an array of the batch shape.
     """
     K = np.asarray(K, dtype=float)
     y = np.asarray(y, dtype=float)
-    if K.ndim != 2 or K.shape[0] != K.shape[1] or K.shape[0] != y.shape[0]:
-        raise ValueError(f"K must be (P, P) and y (P,), got {K.shape} and {y.shape}")
-    Kc = K - K.mean(axis=0, keepdims=True)
-    Kc = Kc - Kc.mean(axis=1, keepdims=True)
-    yc = y - y.mean()
-    denom = np.linalg.norm(Kc) * (yc @ yc)
-    if denom == 0:
+    if K.ndim < 2 or K.shape[-1] != K.shape[-2] or K.shape[:-1] != y.shape:
+        raise ValueError(f"K must be (..., P, P) and y (..., P), got {K.shape} and {y.shape}")
+    Kc = K - K.mean(axis=-2, keepdims=True)
+    Kc = Kc - Kc.mean(axis=-1, keepdims=True)
+    yc = y - y.mean(axis=-1, keepdims=True)
+    denom = np.linalg.norm(Kc, axis=(-2, -1)) * np.einsum("...p,...p->...", yc, yc)
+    if np.any(denom == 0):
         raise ValueError("CKA is undefined for a constant kernel or constant labels")
-    return float(yc @ Kc @ yc / denom)
+    value = np.einsum("...p,...pq,...q->...", yc, Kc, yc) / denom
+    return float(value) if K.ndim == 2 else value

@@ -5,10 +5,22 @@ Network and centred predictor (Kumar et al. 2024, eq. (21) and App. 8.1, eq. (7)
 .. math::  f(x; \\theta) = \\frac{1}{N} \\sum_i v_i\\, \\phi(w_i \\cdot x), \\qquad
            \\tilde f(x; \\theta) = \\alpha\\,[f(x; \\theta) - f(x; \\theta_0)]
 
-(``centre=False`` trains alpha f itself), phi(z) = z + (eps/2) z^2 for the quadratic target
-y = (beta . x)^2 / 2, or phi(z) = z + (eps/2) He_k(z) for the Hermite target y = He_k(beta . x) / 2
-(App. 15.2). Readouts v_i start at 1 and are trained only if ``train_readouts`` (eqs. 21-23);
-initial weights w_i ~ N(0, sigma^2 I) (Fig. 7). Loss L = (1/P) sum_mu (y_mu - f~_mu)^2.
+(``centre=False`` trains alpha f itself), phi(z) = z + (eps/2) z^2 for the quadratic targets
+and phi(z) = z + (eps/2) He_k(z) for the Hermite target (App. 15.2). Targets (``target``):
+
+- ``quadratic``: y = (beta . x)^2 / 2 (eq. (3));
+- ``hermite``: y = He_k(beta . x) / 2 (App. 15.2);
+- ``multi-index``: y = (1 / (2 sqrt(r))) sum_{a=1}^r (beta_a . x)^2 with r = ``indices``
+  orthogonal directions, |beta_a|^2 = D (App. 15.1; normalised so that the quadratic form
+  B* = sum_a beta_a beta_a^T / sqrt(r) has |B*|_F = D for every r, as for r = 1);
+- ``ntk-eigenvector``: the j-th eigenvector (descending eigenvalue) of the initial NTK Gram
+  matrix K0 (eq. 10) of the training and held-out points together, scaled to unit mean square
+  (Fig. 5); the first P entries label the training set, the rest the held-out set.
+
+Readouts v_i start at 1 and are trained only if ``train_readouts`` (eqs. 21-23); initial
+weights w_i ~ N(0, sigma^2 I) (Fig. 7), plus, with ``aligned`` = c > 0, the fraction c of the
+analytic solution w_i = s_i beta / sqrt(alpha eps) (s_i = +1, -1 alternating, so wbar = 0 and
+M = beta beta^T / (alpha eps), Sec. 5.3; Fig. 10). Loss L = (1/P) sum_mu (y_mu - f~_mu)^2.
 
 Training is gradient descent with learning rate eta = eta_0 / alpha^2 (App. 8.1) on the weights
 w~ = w / sqrt(D) and readouts v, for inputs sqrt(D) x with unit-variance coordinates. Here
@@ -19,14 +31,17 @@ eta_0 = dt N / 2 and t = n dt, which in the variables (w, v) reads
 
 so that with alpha = 1, fixed readouts and no centring this is exactly the committee machine's
 gradient flow (DMFT paper eq. (6)); for general alpha without centring it is the committee flow
-slowed by 1/alpha. The exact population loss of a quadratic predictor f~ = a.x + x^T B x / 2 + c,
+slowed by 1/alpha. With ``momentum`` mu > 0 the steps are heavy-ball gradient descent
+(b <- mu b + velocity, w <- w + dt b; Fig. 13a). The exact population loss of a quadratic
+predictor f~ = a.x + x^T B x / 2 + c against y = x^T B* x / 2 (B* = beta beta^T for one index),
 
 .. math::  L = \\Big(\\frac{\\mathrm{tr} K}{2D} + c'\\Big)^2 + \\frac{\\mathrm{tr} K^2}{2 D^2}
-           + \\frac{|a|^2}{D}, \\qquad K = \\beta\\beta^T - B,
+           + \\frac{|a|^2}{D}, \\qquad K = B^* - B,
 
 is Kumar et al. eq. (6) (variance error, misalignment error, power in linear modes) with
 wbar and M of eq. (22), centred; it is evaluated from Gram matrices of the 2N vectors (w, w_0).
-For Hermite targets with k != 2 the test loss is estimated on the held-out set.
+For Hermite targets with k != 2 and eigenvector labels the test loss is estimated on the
+held-out set.
 """
 
 from __future__ import annotations
@@ -42,28 +57,37 @@ from numerics.validate import InputError
 log = logging.getLogger(__name__)
 
 
+_SWEEPS = ("alpha", "eps", "sigma", "aligned")
+TARGETS = ("quadratic", "hermite", "multi-index", "ntk-eigenvector")
+
+
 @dataclass(frozen=True)
 class WideConfig:
-    """Configuration of a wide-network simulation. ``alpha``, ``eps`` and ``sigma`` may be tuples
-    (swept and batched, outer product in that order)."""
+    """Configuration of a wide-network simulation. ``alpha``, ``eps``, ``sigma`` and ``aligned``
+    may be tuples (swept and batched, outer product in that order)."""
 
     N: int = 100
     D: int = 100
     alpha: float | tuple = 1.0
     eps: float | tuple = 0.05
     sigma: float | tuple = 1.0
+    aligned: float | tuple = 0.0
     t_max: float = 100.0
     dt: float = 0.1
     gamma: float | None = None
     P: int | None = None
     centre: bool = True
     train_readouts: bool = False
+    momentum: float = 0.0
     target: str = "quadratic"
     k: int = 2
+    indices: int = 1
+    j: int = 1
     seeds: int = 4
     seed0: int = 0
     records: int = 100
     held_out: int = 0
+    alignment_points: int = 0
     device: str = "cpu"
     dtype: str = "float64"
     max_loss: float = 1e8
@@ -71,12 +95,13 @@ class WideConfig:
     threads: int | None = None
 
     def sweep(self) -> dict[str, tuple]:
-        return {name: tuple(getattr(self, name)) for name in ("alpha", "eps", "sigma")
+        return {name: tuple(getattr(self, name)) for name in _SWEEPS
                 if isinstance(getattr(self, name), (tuple, list))}
 
-    def points(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def points(self) -> tuple[np.ndarray, ...]:
+        """(alpha, eps, sigma, aligned) of every hyperparameter point, flattened outer product."""
         grids = np.meshgrid(*(np.atleast_1d(np.asarray(getattr(self, n), dtype=float))
-                              for n in ("alpha", "eps", "sigma")), indexing="ij")
+                              for n in _SWEEPS), indexing="ij")
         return tuple(g.ravel() for g in grids)
 
     def n_train(self) -> int:
@@ -87,7 +112,8 @@ class WideConfig:
 
     def exact_test_loss(self) -> bool:
         """Whether the population loss has the closed form (quadratic predictor and target)."""
-        return self.target == "quadratic" or self.k == 2
+        return self.target in ("quadratic", "multi-index") or (self.target == "hermite"
+                                                               and self.k == 2)
 
 
 def check_config(cfg: WideConfig) -> WideConfig:
@@ -99,18 +125,39 @@ def check_config(cfg: WideConfig) -> WideConfig:
     for name in ("alpha", "sigma"):
         for value in np.atleast_1d(validate.finite_array(name, getattr(cfg, name))):
             validate.positive(name, value)
-    validate.finite_array("eps", getattr(cfg, "eps"))
+    eps = validate.finite_array("eps", getattr(cfg, "eps"))
+    aligned = validate.finite_array("aligned", getattr(cfg, "aligned"))
+    if (aligned < 0).any():
+        raise InputError("aligned", f"must be >= 0, got {cfg.aligned}")
     validate.training_size(cfg.gamma, cfg.P)
     validate.time_grid(cfg.dt, cfg.t_max)
     validate.positive_int("seeds", cfg.seeds)
     validate.positive_int("records", cfg.records)
-    if cfg.target not in ("quadratic", "hermite"):
-        raise InputError("target", f"must be 'quadratic' or 'hermite', got {cfg.target!r}")
+    validate.non_negative_int("held_out", cfg.held_out)
+    validate.non_negative_int("alignment_points", cfg.alignment_points)
+    if not 0 <= validate.finite_array("momentum", cfg.momentum) < 1:
+        raise InputError("momentum", f"must be in [0, 1), got {cfg.momentum}")
+    if cfg.target not in TARGETS:
+        raise InputError("target", f"must be one of {', '.join(TARGETS)}, got {cfg.target!r}")
     if cfg.target == "hermite":
         validate.positive_int("k", cfg.k)
-    validate.non_negative_int("held_out", cfg.held_out)
+    if cfg.target == "multi-index":
+        validate.positive_int("indices", cfg.indices)
+        if cfg.indices > cfg.D:
+            raise InputError("indices", f"at most D = {cfg.D} orthogonal directions, got {cfg.indices}")
+    if cfg.target == "ntk-eigenvector":
+        validate.positive_int("j", cfg.j)
+        if cfg.j > cfg.n_train() + cfg.held_out:
+            raise InputError("j", f"must be at most P + held_out = {cfg.n_train() + cfg.held_out}")
+        if eps.size != 1:
+            raise InputError("eps", "eigenvector labels depend on eps: give one value, not a sweep")
+    if (aligned > 0).any():
+        if cfg.target not in ("quadratic", "hermite"):
+            raise InputError("aligned", "the analytic solution is defined for single-index targets")
+        if (eps == 0).any():
+            raise InputError("aligned", "the analytic solution beta / sqrt(alpha eps) needs eps != 0")
     if not cfg.exact_test_loss() and cfg.held_out < 1:
-        raise InputError("held_out", "a Hermite target with k != 2 has no closed-form test loss: "
+        raise InputError("held_out", f"target {cfg.target!r} has no closed-form test loss: "
                          "give held_out > 0 points to estimate it")
     if cfg.dtype not in ("float64", "float32"):
         raise InputError("dtype", f"must be float64 or float32, got {cfg.dtype!r}")
@@ -119,12 +166,13 @@ def check_config(cfg: WideConfig) -> WideConfig:
 
 
 def activation(H, eps, target: str, k: int):
-    """phi(h) and phi'(h): h + (eps/2) h^2, or h + (eps/2) He_k(h) (Kumar et al. App. 15.2)."""
+    """phi(h) and phi'(h): h + (eps/2) He_k(h) for the Hermite target (Kumar et al. App. 15.2),
+    else h + (eps/2) h^2."""
     from numerics.simulate.data import hermite, hermite_derivative
 
-    if target == "quadratic":
-        return H + 0.5 * eps * H * H, 1.0 + eps * H
-    return H + 0.5 * eps * hermite(H, k), 1.0 + 0.5 * eps * hermite_derivative(H, k)
+    if target == "hermite":
+        return H + 0.5 * eps * hermite(H, k), 1.0 + 0.5 * eps * hermite_derivative(H, k)
+    return H + 0.5 * eps * H * H, 1.0 + eps * H
 
 
 def network(W, v, X, eps, *, target="quadratic", k=2, chunk=None):
@@ -190,15 +238,19 @@ def velocity(W, v, X, y, f0, alpha, eps, *, target="quadratic", k=2, train_reado
     return dW, dv, loss
 
 
-def population_terms(W, v, W0, v0, beta, alpha, eps, *, centre=True, target="quadratic"):
+def population_terms(W, v, W0, v0, dirs, alpha, eps, *, centre=True, target="quadratic"):
     """Exact population loss and the Kumar et al. eq. (6) terms for a quadratic predictor.
 
-    Shapes: W, W0 (S, K, N, D); v, v0 (S, K, N); beta (S, D); alpha, eps (K,). Returns a dict of
-    (S, K) tensors: test_loss, variance_error, misalignment_error, linear_power.
+    Shapes: W, W0 (S, K, N, D); v, v0 (S, K, N); dirs (S, r, D) the target directions beta_a
+    (orthogonal, |beta_a|^2 = D; B* = sum_a beta_a beta_a^T / sqrt(r)); alpha, eps (K,). Returns
+    a dict of (S, K) tensors: test_loss, variance_error, misalignment_error, linear_power, and
+    feature_alignment tr(B* B) / (|B*|_F |B|_F), the cosine between the learned quadratic form
+    B of f~ and the target's (1 when B is proportional to B*).
     """
     import torch
 
     S, K, N, D = W.shape
+    r = dirs.shape[1]
     a = alpha.reshape(1, K, 1).to(W)
     e = eps.reshape(1, K, 1).to(W)
     if centre:
@@ -206,23 +258,83 @@ def population_terms(W, v, W0, v0, beta, alpha, eps, *, centre=True, target="qua
         c = torch.cat([v, -v0], dim=2) * a / N                   # coefficients of the linear part
     else:
         U, c = W, v * a / N
-    s = c * e                                                    # B = sum_k s_k u_k u_k^T
+    s = c * e                                                    # B = sum_m s_m u_m u_m^T
     G = U @ U.transpose(-1, -2)                                  # Gram (S, K, M, M)
-    Ub = (U @ beta[:, None, :, None]).squeeze(-1)                # u_k . beta
+    Ub = U @ dirs[:, None].transpose(-1, -2)                     # u_m . beta_a  (S, K, M, r)
     trB = (s * torch.diagonal(G, dim1=-2, dim2=-1)).sum(-1)
-    bBb = (s * Ub * Ub).sum(-1)
+    trBsB = (s.unsqueeze(-1) * Ub * Ub).sum((-1, -2)) / r ** 0.5   # tr(B* B)
     trB2 = torch.einsum("skm,skmn,skn->sk", s, G * G, s)
     a2 = torch.einsum("skm,skmn,skn->sk", c, G, c)
     # c' = (constant of y) - (constant of f~): with He_2(z) = z^2 - 1, y has -1/2 and each
-    # (eps/2) He_2(h_i) term of f~ has -(eps/2) times its coefficient, in total -(1/2) sum_k s_k
+    # (eps/2) He_2(h_i) term of f~ has -(eps/2) times its coefficient, in total -(1/2) sum_m s_m
     const = torch.zeros(S, K, dtype=W.dtype, device=W.device)
     if target == "hermite":
         const = -0.5 + 0.5 * s.sum(-1)
-    variance = (0.5 * (D - trB) / D + const) ** 2
-    misalignment = (D * D - 2 * bBb + trB2) / (2 * D * D)
+    variance = (0.5 * (r ** 0.5 * D - trB) / D + const) ** 2    # tr B* = sqrt(r) D
+    misalignment = (D * D - 2 * trBsB + trB2) / (2 * D * D)      # |B*|_F^2 = D^2
     linear = a2 / D
     return {"test_loss": variance + misalignment + linear, "variance_error": variance,
-            "misalignment_error": misalignment, "linear_power": linear}
+            "misalignment_error": misalignment, "linear_power": linear,
+            "feature_alignment": trBsB / (D * trB2.clamp_min(0).sqrt())}
+
+
+def target_directions(cfg: WideConfig, *, device="cpu", dtype=None):
+    """Directions (S, r, D): beta of the single-index targets, or r = ``indices`` orthogonal
+    directions with |beta_a|^2 = D (QR of a Gaussian matrix from each seed's target stream)."""
+    import torch
+
+    from numerics.simulate import init
+
+    seeds = cfg.seed_list()
+    if cfg.target != "multi-index":
+        return init.target_direction(seeds, cfg.D, device=device, dtype=dtype).unsqueeze(1)
+    G = torch.empty(len(seeds), cfg.D, cfg.indices, device=device, dtype=dtype)
+    for s, seed in enumerate(seeds):
+        G[s].normal_(generator=init.generator(seed, "target", device))
+    Q, _ = torch.linalg.qr(G)
+    return Q.transpose(-1, -2) * cfg.D ** 0.5
+
+
+def labels(cfg: WideConfig, X, dirs, eps: float | None = None):
+    """Labels (S, P) of inputs X (S, P, D) for the quadratic, Hermite and multi-index targets;
+    for ``ntk-eigenvector`` X holds the training and held-out points together."""
+    from numerics.simulate import data
+
+    if cfg.target in ("quadratic", "hermite"):
+        return data.target_values(X, dirs[:, 0], cfg.target, cfg.k)
+    if cfg.target == "multi-index":
+        z = X @ dirs.transpose(-1, -2)                                  # (S, P, r)
+        return 0.5 * (z * z).sum(-1) / cfg.indices ** 0.5
+    return eigenvector_labels(X, float(eps), cfg.j)
+
+
+def eigenvector_labels(X, eps: float, j: int):
+    """The j-th eigenvector (descending eigenvalue) of the infinite-width initial NTK Gram matrix
+    K0 = x.x' + eps^2 (x.x')^2 (Kumar et al. eq. 10) of the rows of X (S, P, D), scaled to unit
+    mean square, with the sign that makes its largest entry positive; shape (S, P)."""
+    import torch
+
+    G = X @ X.transpose(-1, -2)
+    _, vecs = torch.linalg.eigh(G + eps ** 2 * G * G)
+    u = vecs[..., -j]                                                  # eigh sorts ascending
+    sign = torch.sign(u.gather(-1, u.abs().argmax(-1, keepdim=True)))
+    return u * sign * X.shape[1] ** 0.5
+
+
+def ntk_alignment(W, v, X, y, eps, *, target="quadratic", k=2):
+    """Double-centred CKA (numerics.kernels.cka) of the NTK of the input weights at W with labels
+    y on the points X (S, P, D): K(x, x') = (1/N) sum_i v_i^2 phi'(h_i) phi'(h'_i) x.x'; (S, K)."""
+    import torch
+
+    from numerics.kernels import cka
+
+    S, K, N, D = W.shape
+    H = torch.einsum("sknd,spd->sknp", W, X)
+    _, dphi = activation(H, eps.reshape(1, K, 1, 1).to(W), target, k)
+    F = dphi * v.unsqueeze(-1)
+    Kt = (F.transpose(-1, -2) @ F) / N * (X @ X.transpose(-1, -2)).unsqueeze(1)
+    yy = y.unsqueeze(1).expand(S, K, -1)
+    return torch.as_tensor(cka(Kt.cpu().numpy(), yy.cpu().numpy()))
 
 
 def simulate(cfg: WideConfig, *, progress: bool | None = None):
@@ -240,32 +352,63 @@ def simulate(cfg: WideConfig, *, progress: bool | None = None):
         return _simulate(cfg, progress)
 
 
+def problem(cfg: WideConfig) -> dict:
+    """The task and initial state of ``cfg`` as tensors (seeds stacked): X (S, P, D), y (S, P),
+    Xh, yh (held-out set, if any), dirs (S, r, D), W0 (S, K, N, D), v0 (S, K, N), and the
+    hyperparameter points alpha, eps, sigma, aligned (K,). Deterministic in the seeds."""
+    import torch
+
+    from numerics.simulate import data, init
+
+    device, dtype = torch.device(cfg.device), getattr(torch, cfg.dtype)
+    seeds = cfg.seed_list()
+    S, N, D, P = len(seeds), cfg.N, cfg.D, cfg.n_train()
+    pts = {name: torch.as_tensor(x, dtype=dtype, device=device)
+           for name, x in zip(_SWEEPS, cfg.points())}
+    K = pts["alpha"].numel()
+    dirs = target_directions(cfg, device=device, dtype=dtype)
+    base = init.random_weights(seeds, N, D, 1.0, device=device, dtype=dtype)   # (S, N, D)
+    W0 = base.unsqueeze(1) * pts["sigma"].reshape(1, K, 1, 1)                  # (S, K, N, D)
+    if bool((pts["aligned"] > 0).any()):
+        sign = 1.0 - 2.0 * (torch.arange(N, device=device) % 2).to(dtype)       # +1, -1, ...
+        scale = pts["aligned"] / (pts["alpha"] * pts["eps"]).abs().sqrt()
+        W0 = W0 + (scale.reshape(1, K, 1, 1) * sign.reshape(1, 1, N, 1)
+                   * dirs[:, None, :1, :])
+    X = data.gaussian_inputs(seeds, P, D, device=device, dtype=dtype)
+    out = dict(X=X, dirs=dirs, W0=W0, v0=torch.ones(S, K, N, dtype=dtype, device=device), **pts)
+    Xh = None
+    if cfg.held_out:
+        Xh = data.gaussian_inputs(seeds, cfg.held_out, D, stream="held_out", device=device,
+                                  dtype=dtype)
+    if cfg.target == "ntk-eigenvector":
+        both = labels(cfg, torch.cat([X, Xh], dim=1), dirs, eps=float(np.ravel(cfg.eps)[0]))
+        out.update(y=both[:, :P], Xh=Xh, yh=both[:, P:])
+    else:
+        out["y"] = labels(cfg, X, dirs)
+        if Xh is not None:
+            out.update(Xh=Xh, yh=labels(cfg, Xh, dirs))
+    return out
+
+
 def _simulate(cfg: WideConfig, progress):
     import torch
     from tqdm.auto import tqdm
 
-    from numerics.simulate import data, init
     from numerics.simulate.committee import default_chunk, record_steps
 
     device, dtype = torch.device(cfg.device), getattr(torch, cfg.dtype)
     seeds = cfg.seed_list()
     S, N, D, P = len(seeds), cfg.N, cfg.D, cfg.n_train()
-    alpha_np, eps_np, sigma_np = cfg.points()
+    pb = problem(cfg)
+    alpha_np, eps_np, sigma_np, aligned_np = cfg.points()
     K = alpha_np.size
-    alpha = torch.as_tensor(alpha_np, dtype=dtype, device=device)
-    eps = torch.as_tensor(eps_np, dtype=dtype, device=device)
-    sigma = torch.as_tensor(sigma_np, dtype=dtype, device=device)
+    alpha, eps = pb["alpha"], pb["eps"]
     chunk = cfg.chunk or default_chunk(D, P)
     kw = dict(target=cfg.target, k=cfg.k)
-
-    beta = init.target_direction(seeds, D, device=device, dtype=dtype)
-    base = init.random_weights(seeds, N, D, 1.0, device=device, dtype=dtype)   # (S, N, D)
-    W0 = base.unsqueeze(1) * sigma.reshape(1, K, 1, 1)                         # (S, K, N, D)
-    W = W0.clone()
-    v0 = torch.ones(S, K, N, dtype=dtype, device=device)
-    v = v0.clone()
-    X = data.gaussian_inputs(seeds, P, D, device=device, dtype=dtype)
-    y = data.target_values(X, beta, cfg.target, cfg.k)
+    X, y, dirs, W0, v0 = pb["X"], pb["y"], pb["dirs"], pb["W0"], pb["v0"]
+    W, v = W0.clone(), v0.clone()
+    buf_W = torch.zeros_like(W) if cfg.momentum else None
+    buf_v = torch.zeros_like(v) if cfg.momentum and cfg.train_readouts else None
 
     def f_init(Xs):
         if not cfg.centre:
@@ -274,18 +417,20 @@ def _simulate(cfg: WideConfig, progress):
 
     f0 = f_init(X)
     if cfg.held_out:
-        Xh = data.gaussian_inputs(seeds, cfg.held_out, D, stream="held_out", device=device,
-                                  dtype=dtype)
-        yh = data.target_values(Xh, beta, cfg.target, cfg.k)
+        Xh, yh = pb["Xh"], pb["yh"]
         f0h = f_init(Xh)
+    if cfg.alignment_points:
+        Xa, ya = (Xh, yh) if cfg.held_out else (X, y)
+        Xa, ya = Xa[:, :cfg.alignment_points], ya[:, :cfg.alignment_points]
 
     steps = record_steps(cfg.t_max, cfg.dt, cfg.records)
     n_total = int(steps[-1])
     is_record = np.zeros(n_total + 1, dtype=bool)
     is_record[steps] = True
     rec = {name: [] for name in ("train_loss", "held_out_loss", "test_loss", "variance_error",
-                                 "misalignment_error", "linear_power", "weight_norm",
-                                 "param_change", "mean_readout", "A")}
+                                 "misalignment_error", "linear_power", "feature_alignment",
+                                 "ntk_alignment", "weight_norm", "param_change", "mean_readout",
+                                 "A")}
     status = "complete"
     w0_norm = W0.norm(dim=(-1, -2))
     log.info("wide simulation: S=%d, K=%d, N=%d, D=%d, P=%d, %d steps", S, K, N, D, P, n_total)
@@ -302,7 +447,8 @@ def _simulate(cfg: WideConfig, progress):
                 s, kk = (int(i) for i in bad.nonzero()[0])
                 status = (f"diverged: train loss {float(loss[s, kk]):.3g} at t = {n * cfg.dt:g} "
                           f"(Euler step {n}; seed {seeds[s]}, alpha = {alpha_np[kk]:g}, "
-                          f"eps = {eps_np[kk]:g}, sigma = {sigma_np[kk]:g}); earlier records saved")
+                          f"eps = {eps_np[kk]:g}, sigma = {sigma_np[kk]:g}, "
+                          f"aligned = {aligned_np[kk]:g}); earlier records saved")
                 log.warning("%s", status)
                 break
             if is_record[n]:
@@ -312,18 +458,24 @@ def _simulate(cfg: WideConfig, progress):
                         velocity(W, v, Xh, yh, f0h, alpha, eps, chunk=chunk, need_grad=False,
                                  **kw)[2])
                 if cfg.exact_test_loss():
-                    terms = population_terms(W, v, W0, v0, beta, alpha, eps, centre=cfg.centre,
+                    terms = population_terms(W, v, W0, v0, dirs, alpha, eps, centre=cfg.centre,
                                              target=cfg.target)
                     for name, value in terms.items():
                         rec[name].append(value)
                 else:
                     rec["test_loss"].append(rec["held_out_loss"][-1])
+                if cfg.alignment_points:
+                    rec["ntk_alignment"].append(ntk_alignment(W, v, Xa, ya, eps, **kw))
                 rec["weight_norm"].append(W.norm(dim=-1).pow(2).mean(-1).div(D).sqrt())
                 rec["param_change"].append((W - W0).norm(dim=(-1, -2)) / w0_norm)
                 rec["mean_readout"].append(v.mean(-1))
-                rec["A"].append((W @ beta[:, None, :, None]).squeeze(-1) / D)
+                rec["A"].append((W @ dirs[:, None, 0, :, None]).squeeze(-1) / D)
             if last:
                 break
+            if buf_W is not None:                       # heavy ball: b <- mu b + velocity
+                dW = buf_W.mul_(cfg.momentum).add_(dW)
+                if dv is not None:
+                    dv = buf_v.mul_(cfg.momentum).add_(dv)
             W.add_(dW, alpha=cfg.dt)
             if dv is not None:
                 v.add_(dv, alpha=cfg.dt)
@@ -338,10 +490,13 @@ _LONG_NAMES = {
     "variance_error": "variance error (Kumar et al. eq. 6)",
     "misalignment_error": "misalignment error (Kumar et al. eq. 6)",
     "linear_power": "power in linear modes (Kumar et al. eq. 6)",
+    "feature_alignment": "cosine tr(B* B) / (|B*|_F |B|_F) of the learned quadratic form B of f~ "
+                         "with the target's B*",
+    "ntk_alignment": "double-centred CKA of the current NTK with the labels (Kumar et al. Sec. 5)",
     "weight_norm": "root-mean-square weight norm sqrt(sum_i |w_i|^2 / (N D))",
     "param_change": "relative weight change |W - W0|_F / |W0|_F (Kumar et al. Fig. 7)",
     "mean_readout": "mean readout (1/N) sum_i v_i",
-    "A": "alignment A_i = w_i . beta / D",
+    "A": "overlap A_i = w_i . beta / D with the (first) target direction",
 }
 
 
@@ -378,13 +533,15 @@ def _dataset(cfg: WideConfig, rec: dict, steps, status: str):
         "i": ("i", np.arange(N), {"long_name": "hidden unit", "units": "1"}),
     }
     long = {"alpha": "output scale alpha", "eps": "quadratic part eps of phi",
-            "sigma": "initial weight scale sigma"}
+            "sigma": "initial weight scale sigma",
+            "aligned": "fraction of the analytic solution added to the initial weights"}
     for name, values in sweep.items():
         coords[name] = (name, np.asarray(values, float), {"long_name": long[name], "units": "1"})
     ds = xr.Dataset(data_vars, coords=coords)
-    for name in ("alpha", "eps", "sigma"):
+    for name in _SWEEPS:
         if name not in sweep:
             ds.attrs[name] = float(getattr(cfg, name))
     ds.attrs.update(status=status, P=cfg.n_train(), centre=int(cfg.centre),
-                    train_readouts=int(cfg.train_readouts), target=cfg.target, k=cfg.k)
+                    train_readouts=int(cfg.train_readouts), target=cfg.target, k=cfg.k,
+                    momentum=float(cfg.momentum), indices=cfg.indices, j=cfg.j)
     return ds
