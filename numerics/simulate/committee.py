@@ -196,9 +196,11 @@ def record_steps(t_max: float, dt: float, records: int) -> np.ndarray:
     return np.unique(np.concatenate([[0], steps, [n_total]]))
 
 
-def default_chunk(D: int, P: int) -> int:
-    """Rows of data per chunk: about 1 MiB of float64, which stays in a core's L2 cache."""
-    return int(min(P, max(32, (1 << 20) // (8 * D))))
+def default_chunk(D: int, P: int, rows: int = 1) -> int:
+    """Rows of data per chunk: about 1 MiB of float64 of data, which stays in a core's L2 cache,
+    and of each (rows x chunk) temporary for ``rows`` stacked hidden units (seeds x points x N;
+    larger temporaries are handed back to the system and faulted in again at every step)."""
+    return int(min(P, max(32, min((1 << 20) // (8 * D), (1 << 17) // max(rows, 1)))))
 
 
 def velocity(W, X, y, alpha, eps, *, chunk: int | None = None, need_grad: bool = True):

@@ -183,7 +183,7 @@ def network(W, v, X, eps, *, target="quadratic", k=2, chunk=None):
 
     S, K, N, D = W.shape
     P = X.shape[1]
-    chunk = chunk or default_chunk(D, P)
+    chunk = chunk or default_chunk(D, P, S * K * N)
     Wf = W.reshape(S, K * N, D)
     e = eps.reshape(1, K, 1, 1).to(W)
     out = torch.empty(S, K, P, dtype=W.dtype, device=W.device)
@@ -209,7 +209,7 @@ def velocity(W, v, X, y, f0, alpha, eps, *, target="quadratic", k=2, train_reado
 
     S, K, N, D = W.shape
     P = X.shape[1]
-    chunk = chunk or default_chunk(D, P)
+    chunk = chunk or default_chunk(D, P, S * K * N)
     Wf = W.reshape(S, K * N, D)
     a = alpha.reshape(1, K, 1).to(W)
     e = eps.reshape(1, K, 1, 1).to(W)
@@ -403,7 +403,7 @@ def _simulate(cfg: WideConfig, progress):
     alpha_np, eps_np, sigma_np, aligned_np = cfg.points()
     K = alpha_np.size
     alpha, eps = pb["alpha"], pb["eps"]
-    chunk = cfg.chunk or default_chunk(D, P)
+    chunk = cfg.chunk or default_chunk(D, P, S * K * N)
     kw = dict(target=cfg.target, k=cfg.k)
     X, y, dirs, W0, v0 = pb["X"], pb["y"], pb["dirs"], pb["W0"], pb["v0"]
     W, v = W0.clone(), v0.clone()

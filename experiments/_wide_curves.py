@@ -1,0 +1,194 @@
+"""Learning curves of the wide network (Kumar et al. 2024) with the lazy-limit theory beside them.
+
+Shared by the experiments on the polynomial task: one configuration (:class:`Curves`) is a
+``numerics.simulate.wide.WideConfig`` whose swept hyperparameters (alpha, eps, sigma, aligned) run
+as one batched simulation, optionally varied in one more field by separate runs (the training set
+size P, the Hermite degree k, the number of indices, the momentum, trained readouts).
+
+Beside every simulated curve, per dataset (seed) and hyperparameter point, the same network's
+linearisation (``numerics.lazy``): the alpha -> infinity limit of the centred predictor, i.e.
+gradient descent with the empirical initial NTK, on the same training and held-out points. Its
+t -> infinity test loss is that of kernel regression with the initial NTK (Kumar et al.
+Fig. 1b, horizontal line), and y^T K^{-1} y is the task's difficulty (their eq. (8)).
+
+Time to grok (Fig. 3e), defined here as t_test - t_train, where t_train and t_test are the
+first times the train and the test loss fall below ``grok_fraction`` of their values at t = 0
+(linear interpolation between records; NaN when a loss does not get there within t_max).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from numerics.simulate.wide import WideConfig
+
+
+@dataclass(frozen=True)
+class Curves:
+    net: WideConfig
+    vary: str = ""
+    values: tuple = ()
+    grok_fraction: float = 0.25
+    lazy: bool = True
+
+
+_LONG = {
+    "lazy_train_loss": "train loss of the linearised network (alpha -> infinity limit, initial NTK)",
+    "lazy_test_loss": "held-out loss of the linearised network (alpha -> infinity limit)",
+    "lazy_param_change": "|W - W0|_F / |W0|_F of the linearised network",
+    "kernel_test_loss": "held-out loss of kernel regression with the initial NTK (t -> infinity of the linearised network)",
+    "difficulty": "y^T K^-1 y of the training labels with the initial NTK of the input weights (Kumar et al. eq. 8)",
+    "t_train_fall": "first time the train loss falls below grok_fraction of its initial value",
+    "t_test_fall": "first time the test loss falls below grok_fraction of its initial value",
+    "time_to_grok": "t_test_fall - t_train_fall",
+}
+
+
+def runs(c: Curves) -> list[WideConfig]:
+    """The simulations of ``c``: one, or one per value of ``c.vary``."""
+    if not c.vary:
+        return [c.net]
+    return [dataclasses.replace(c.net, **{c.vary: v}) for v in c.values]
+
+
+def lazy_theory(cfg: WideConfig, T: int) -> dict:
+    """Linearised-network curves for every seed and hyperparameter point of ``cfg`` (first T
+    records), shaped like the simulator's variables: swept dims, seed, t."""
+    from numerics.lazy import linearised_curves
+    from numerics.simulate import wide
+    from numerics.simulate.committee import record_steps
+
+    pb = wide.problem(cfg)
+    steps = record_steps(cfg.t_max, cfg.dt, cfg.records)[:T]
+    S, K = pb["W0"].shape[:2]
+    out = {}
+    for kk in range(K):
+        for s in range(S):
+            c = linearised_curves(pb["X"][s], pb["y"][s], pb["W0"][s, kk], pb["v0"][s, kk],
+                                  float(pb["eps"][kk]), steps, cfg.dt,
+                                  alpha=float(pb["alpha"][kk]), Xh=pb["Xh"][s], yh=pb["yh"][s],
+                                  target=cfg.target, k=cfg.k, readouts=cfg.train_readouts)
+            for name, key in (("lazy_train_loss", "train_loss"), ("lazy_test_loss", "held_out_loss"),
+                              ("lazy_param_change", "param_change"),
+                              ("kernel_test_loss", "kernel_held_out_loss"), ("difficulty", "difficulty")):
+                value = np.asarray(c[key])
+                out.setdefault(name, np.zeros((K, S) + value.shape))[kk, s] = value
+    lead = tuple(len(v) for v in cfg.sweep().values())
+    return {name: x.reshape(lead + x.shape[1:]) for name, x in out.items()}
+
+
+def crossing_time(t: np.ndarray, loss: np.ndarray, level: float) -> float:
+    """First time ``loss`` falls to ``level`` (linear interpolation between records), or NaN."""
+    below = np.nonzero(loss <= level)[0]
+    if below.size == 0:
+        return np.nan
+    i = below[0]
+    if i == 0:
+        return float(t[0])
+    f = (loss[i - 1] - level) / (loss[i - 1] - loss[i])
+    return float(t[i - 1] + f * (t[i] - t[i - 1]))
+
+
+def grok_times(ds, fraction: float):
+    """t_train_fall, t_test_fall and time_to_grok (module docstring) over all but ``t``."""
+    import xarray as xr
+
+    def fall(name):
+        return xr.apply_ufunc(
+            lambda x: crossing_time(ds.t.values, x, fraction * x[0]), ds[name],
+            input_core_dims=[["t"]], vectorize=True)
+
+    tt, te = fall("train_loss"), fall("test_loss")
+    out = {"t_train_fall": tt, "t_test_fall": te, "time_to_grok": te - tt}
+    for name, da in out.items():
+        da.attrs.update(long_name=_LONG[name] + f" (grok_fraction = {fraction:g})", units="1")
+    return out
+
+
+def run_curves(c: Curves):
+    """Simulate every run of ``c``, add the lazy-limit theory and the grokking times."""
+    import xarray as xr
+
+    from numerics.simulate.wide import simulate
+
+    parts, statuses = [], []
+    for cfg in runs(c):
+        if cfg.held_out < 1:
+            raise ValueError("the learning-curve experiments need held-out points (held_out > 0)")
+        ds = simulate(cfg).drop_vars(["A", "i"], errors="ignore")
+        statuses.append(ds.attrs["status"])
+        if c.lazy and not cfg.momentum:
+            dims = ds.train_loss.dims
+            for name, x in lazy_theory(cfg, ds.sizes["t"]).items():
+                d = dims if x.ndim == len(dims) else dims[:-1]
+                ds[name] = (d, x, {"long_name": _LONG[name], "units": "1"})
+        parts.append(ds)
+    if c.vary:
+        values = [int(v) if isinstance(v, bool) else v for v in c.values]
+        ds = xr.concat(parts, dim=c.vary, combine_attrs="override", join="outer")
+        ds = ds.assign_coords({c.vary: (c.vary, values, {"long_name": c.vary, "units": "1"})})
+        ds.attrs.pop(c.vary, None)
+    ds.update(grok_times(ds, c.grok_fraction))
+    ds.attrs["grok_fraction"] = c.grok_fraction
+    bad = [s for s in statuses if s != "complete"]
+    ds.attrs["status"] = "; ".join(bad) if bad else "complete"
+    return ds
+
+
+def selections(ds) -> list[tuple[str, dict]]:
+    """(label, selection) for every combination of the dimensions other than seed and t."""
+    dims = [d for d in ds.train_loss.dims if d not in ("seed", "t")]
+    if not dims:
+        return [("", {})]
+    grids = np.meshgrid(*(ds[d].values for d in dims), indexing="ij")
+    out = []
+    for values in zip(*(g.ravel() for g in grids)):
+        sel = dict(zip(dims, values))
+        out.append((", ".join(f"{d} = {v:g}" for d, v in sel.items()), sel))
+    return out
+
+
+def mean_se(da):
+    """Mean and standard error over seeds."""
+    n = da.sizes["seed"]
+    return da.mean("seed"), (da.std("seed", ddof=1) / np.sqrt(n) if n > 1 else 0 * da.mean("seed"))
+
+
+def plot_curves(ds, panels: tuple = (), title: str = "", lazy: bool = True):
+    """Train (dashed) and test (solid) loss, mean +- standard error over seeds, on a log-time
+    axis; the linearised network's test loss (dotted) and kernel regression (thin horizontal);
+    then one panel per variable in ``panels``."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 1 + len(panels), figsize=(5.2 * (1 + len(panels)), 4), squeeze=False)
+    axes = axes[0]
+    t = ds.t.values
+    keep = t > 0
+    for n, (label, sel) in enumerate(selections(ds)):
+        d = ds.sel(sel)
+        color = f"C{n % 10}"
+        for name, style in (("test_loss", "-"), ("train_loss", "--")):
+            m, se = mean_se(d[name])
+            axes[0].plot(t[keep], m[keep], style, color=color, lw=1.3,
+                         label=f"{label} test" if name == "test_loss" else None)
+            axes[0].fill_between(t[keep], (m - se)[keep], (m + se)[keep], color=color, alpha=0.2)
+        if lazy and "lazy_test_loss" in d:
+            axes[0].plot(t[keep], d.lazy_test_loss.mean("seed")[keep], ":", color=color, lw=1)
+            axes[0].axhline(float(d.kernel_test_loss.mean()), color=color, lw=0.6, alpha=0.6)
+        for ax, name in zip(axes[1:], panels):
+            m, se = mean_se(d[name])
+            ax.plot(t[keep], m[keep], color=color, label=label)
+            ax.fill_between(t[keep], (m - se)[keep], (m + se)[keep], color=color, alpha=0.2)
+    axes[0].set(xscale="log", yscale="log", xlabel="t", ylabel="loss",
+                title=title or "train (dashed), test (solid); linearised (dotted), kernel (line)")
+    axes[0].legend(fontsize=6)
+    for ax, name in zip(axes[1:], panels):
+        ax.set(xscale="log", xlabel="t", title=ds[name].attrs.get("long_name", name)[:60])
+        ax.title.set_fontsize(8)
+        if name in ("param_change", "variance_error", "misalignment_error", "linear_power"):
+            ax.set_yscale("log")
+    fig.tight_layout()
+    return fig
