@@ -157,14 +157,15 @@ def mean_se(da):
     return da.mean("seed"), (da.std("seed", ddof=1) / np.sqrt(n) if n > 1 else 0 * da.mean("seed"))
 
 
-def plot_curves(ds, panels: tuple = (), title: str = "", lazy: bool = True):
+def plot_curves(ds, panels: tuple = (), title: str = "", lazy: bool = True, extra: int = 0):
     """Train (dashed) and test (solid) loss, mean +- standard error over seeds, on a log-time
     axis; the linearised network's test loss (dotted) and kernel regression (thin horizontal);
-    then one panel per variable in ``panels``."""
+    then one panel per variable in ``panels``, then ``extra`` empty panels for the caller."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 1 + len(panels), figsize=(5.2 * (1 + len(panels)), 4), squeeze=False)
-    axes = axes[0]
+    n = 1 + len(panels) + extra
+    fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 4), squeeze=False)
+    axes = axes[0][:n - extra]
     t = ds.t.values
     keep = t > 0
     for n, (label, sel) in enumerate(selections(ds)):

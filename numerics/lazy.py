@@ -63,9 +63,12 @@ def linearised_curves(X, y, W0, v0, eps, steps, dt: float, *, alpha: float = 1.0
         raise ValueError(f"Euler steps of dt = {dt} are unstable for the largest kernel eigenvalue "
                          f"{lam.max():.3g} (need dt < 2 / lambda_max)")
     n = np.asarray(steps, dtype=float)[:, None]
-    decay = np.exp(n * np.log1p(-dt * lam))                      # (T, P): (1 - dt lam)^n
-    safe = np.where(lam > 0, lam, 1.0)
-    gain = np.where(lam > 0, -np.expm1(n * np.log1p(-dt * lam)) / safe, n * dt)   # s_n = U gain U^T y
+    q = 1 - dt * lam                                             # in (-1, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # 1 - q^n without cancellation where q > 0 (small dt lam), directly where q <= 0
+        one_minus = np.where(q > 0, -np.expm1(n * np.log1p(-dt * lam)), 1 - np.power(q, n))
+        gain = np.where(lam > 0, one_minus / np.where(lam > 0, lam, 1.0), n * dt)
+    decay = 1 - one_minus                                        # (T, P): (1 - dt lam)^n
     yk = U.T @ y
     residual = (decay * yk) @ U.T                                # (T, P)
     s = (gain * yk) @ U.T                                        # (T, P)

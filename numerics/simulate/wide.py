@@ -31,8 +31,10 @@ eta_0 = dt N / 2 and t = n dt, which in the variables (w, v) reads
 
 so that with alpha = 1, fixed readouts and no centring this is exactly the committee machine's
 gradient flow (DMFT paper eq. (6)); for general alpha without centring it is the committee flow
-slowed by 1/alpha. With ``momentum`` mu > 0 the steps are heavy-ball gradient descent
-(b <- mu b + velocity, w <- w + dt b; Fig. 13a). The exact population loss of a quadratic
+slowed by 1/alpha. With ``momentum`` mu > 0 the steps are heavy-ball gradient descent in its
+averaging form, b <- mu b + (1 - mu) velocity, w <- w + dt b (Fig. 13a), so that t = n dt stays
+the gradient-flow time (torch's SGD with momentum mu and learning rate eta is this with
+dt = eta / (1 - mu) in the same units). The exact population loss of a quadratic
 predictor f~ = a.x + x^T B x / 2 + c against y = x^T B* x / 2 (B* = beta beta^T for one index),
 
 .. math::  L = \\Big(\\frac{\\mathrm{tr} K}{2D} + c'\\Big)^2 + \\frac{\\mathrm{tr} K^2}{2 D^2}
@@ -342,7 +344,7 @@ def simulate(cfg: WideConfig, *, progress: bool | None = None):
 
     Variables (swept dims, seed, t): train_loss, test_loss (exact for quadratic predictors, else
     the held-out estimate), the three terms of Kumar et al. eq. (6) (quadratic case),
-    held_out_loss, weight_norm, param_change |w - w0| / |w0| (Fig. 7), mean_readout;
+    held_out_loss (and its standard error held_out_loss_se), weight_norm, param_change |w - w0| / |w0| (Fig. 7), mean_readout;
     A (..., t, i) = w_i . beta / D.
     """
     from numerics.simulate.committee import torch_threads
@@ -427,7 +429,8 @@ def _simulate(cfg: WideConfig, progress):
     n_total = int(steps[-1])
     is_record = np.zeros(n_total + 1, dtype=bool)
     is_record[steps] = True
-    rec = {name: [] for name in ("train_loss", "held_out_loss", "test_loss", "variance_error",
+    rec = {name: [] for name in ("train_loss", "held_out_loss", "held_out_loss_se", "test_loss",
+                                 "variance_error",
                                  "misalignment_error", "linear_power", "feature_alignment",
                                  "ntk_alignment", "weight_norm", "param_change", "mean_readout",
                                  "A")}
@@ -454,9 +457,10 @@ def _simulate(cfg: WideConfig, progress):
             if is_record[n]:
                 rec["train_loss"].append(loss)
                 if cfg.held_out:
-                    rec["held_out_loss"].append(
-                        velocity(W, v, Xh, yh, f0h, alpha, eps, chunk=chunk, need_grad=False,
-                                 **kw)[2])
+                    r2 = (yh[:, None] - alpha[:, None] * (network(W, v, Xh, eps, chunk=chunk, **kw)
+                                                           - f0h)) ** 2
+                    rec["held_out_loss"].append(r2.mean(-1))
+                    rec["held_out_loss_se"].append(r2.std(-1) / cfg.held_out ** 0.5)
                 if cfg.exact_test_loss():
                     terms = population_terms(W, v, W0, v0, dirs, alpha, eps, centre=cfg.centre,
                                              target=cfg.target)
@@ -472,10 +476,10 @@ def _simulate(cfg: WideConfig, progress):
                 rec["A"].append((W @ dirs[:, None, 0, :, None]).squeeze(-1) / D)
             if last:
                 break
-            if buf_W is not None:                       # heavy ball: b <- mu b + velocity
-                dW = buf_W.mul_(cfg.momentum).add_(dW)
+            if buf_W is not None:                       # heavy ball: b <- mu b + (1 - mu) velocity
+                dW = buf_W.mul_(cfg.momentum).add_(dW, alpha=1 - cfg.momentum)
                 if dv is not None:
-                    dv = buf_v.mul_(cfg.momentum).add_(dv)
+                    dv = buf_v.mul_(cfg.momentum).add_(dv, alpha=1 - cfg.momentum)
             W.add_(dW, alpha=cfg.dt)
             if dv is not None:
                 v.add_(dv, alpha=cfg.dt)
@@ -486,6 +490,7 @@ def _simulate(cfg: WideConfig, progress):
 _LONG_NAMES = {
     "train_loss": "train loss (1/P) sum_mu (y_mu - f~_mu)^2 of the centred predictor",
     "held_out_loss": "loss on held-out points",
+    "held_out_loss_se": "standard error of the held-out loss (sd of the squared residuals / sqrt(held_out))",
     "test_loss": "population test loss <(y - f~)^2>",
     "variance_error": "variance error (Kumar et al. eq. 6)",
     "misalignment_error": "misalignment error (Kumar et al. eq. 6)",

@@ -1,0 +1,74 @@
+"""Time to grok over an (alpha, eps) grid (Kumar et al. 2024, Fig. 3e).
+
+The wide network on the quadratic target, all (alpha, eps, seed) points in one batched
+simulation. Time to grok is ``t_test_fall - t_train_fall``: the first times (gradient-flow time t)
+at which the test and the train loss fall below ``grok_fraction`` (default 1/4) of their values at
+t = 0 (see ``experiments._wide_curves``); NaN where the test loss does not get there within t_max.
+The paper's claim: lazier (larger alpha) and less aligned (smaller eps) networks grok later.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from experiments._wide_curves import Curves, mean_se, run_curves
+from experiments.registry import register
+from numerics.simulate.wide import WideConfig
+
+
+def run(config: Curves):
+    ds = run_curves(config)
+    ds = ds[["time_to_grok", "t_train_fall", "t_test_fall", "train_loss", "test_loss",
+             "kernel_test_loss"]]
+    ds.attrs["definition"] = ("time_to_grok = t_test_fall - t_train_fall, the first times the "
+                              "test and train loss fall below grok_fraction of their t = 0 values")
+    return ds
+
+
+def _monotone(da, dim: str, sign: int) -> bool:
+    d = da.diff(dim)
+    return bool((sign * d > 0).all())
+
+
+def check(ds) -> tuple[bool, str]:
+    """Mean time to grok (over seeds) rises with alpha at every eps and falls with eps at every
+    alpha; every point grokked in every seed."""
+    ttg = ds.time_to_grok
+    finite = bool(np.isfinite(ttg.values).all())
+    m = ttg.mean("seed")
+    up = _monotone(m, "alpha", +1)
+    down = _monotone(m, "eps", -1)
+    return finite and up and down, (
+        f"rises with alpha: {up}; falls with eps: {down}; all seeds grokked: {finite}; "
+        f"range {float(m.min()):.3g} to {float(m.max()):.3g}")
+
+
+def plot(ds):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    m, se = mean_se(ds.time_to_grok)
+    im = axes[0].imshow(m.values.T, origin="lower", aspect="auto", cmap="viridis")
+    axes[0].set(xticks=range(ds.sizes["alpha"]), xticklabels=[f"{a:g}" for a in ds.alpha.values],
+                yticks=range(ds.sizes["eps"]), yticklabels=[f"{e:g}" for e in ds.eps.values],
+                xlabel="alpha", ylabel="eps", title="time to grok (mean over seeds)")
+    fig.colorbar(im, ax=axes[0])
+    for e in ds.eps.values:
+        axes[1].errorbar(ds.alpha, m.sel(eps=e), yerr=se.sel(eps=e), marker="o", ms=3,
+                         capsize=2, label=f"eps = {e:g}")
+    axes[1].set(xscale="log", yscale="log", xlabel="alpha", ylabel="t_test - t_train",
+                title=f"Fig. 3e (fraction {ds.attrs['grok_fraction']:g} of initial loss)")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+QUICK = WideConfig(N=100, D=50, P=275, alpha=(0.5, 1.0, 2.0), eps=(0.05, 0.1, 0.2), t_max=400.0,
+                   dt=0.5, seeds=3, records=50, held_out=500)
+FULL = WideConfig(N=500, D=100, P=550, alpha=(0.5, 1.0, 2.0, 4.0), eps=(0.05, 0.1, 0.2, 0.4),
+                  t_max=2000.0, dt=0.5, seeds=4, records=100, held_out=2000)
+
+register(name="time-to-grok", summary="time to grok over an (alpha, eps) grid",
+         claim="Kumar et al. 2024 Fig. 3e: the time between the fall of the train loss and that of "
+               "the test loss rises with laziness alpha and falls with alignment eps",
+         quick=Curves(QUICK), full=Curves(FULL), run=run, plot=plot, check=check)
