@@ -4,10 +4,10 @@ An (alpha, sigma) grid, batched, initial weights w_i ~ N(0, sigma^2 I). Writing 
 centred predictor and the gradient flow of ``numerics.simulate.wide`` become those of unit-scale
 weights u with alpha -> alpha sigma and eps -> eps sigma, exactly:
 
-.. math::  \tilde f = \frac{\alpha\sigma}{N} \sum_i \Big[(u_i - u_i^0) \cdot x
-           + \frac{\epsilon\sigma}{2} \big((u_i \cdot x)^2 - (u_i^0 \cdot x)^2\big)\Big],
-           \qquad \frac{du_i}{dt} = \frac{D}{\alpha\sigma P} \sum_\mu \Delta_\mu
-           (1 + \epsilon\sigma\, u_i \cdot x_\mu)\, x_\mu,
+.. math::  \\tilde f = \\frac{\\alpha\\sigma}{N} \\sum_i \\Big[(u_i - u_i^0) \\cdot x
+           + \\frac{\\epsilon\\sigma}{2} \\big((u_i \\cdot x)^2 - (u_i^0 \\cdot x)^2\\big)\\Big],
+           \\qquad \\frac{du_i}{dt} = \\frac{D}{\\alpha\\sigma P} \\sum_\\mu \\Delta_\\mu
+           (1 + \\epsilon\\sigma\\, u_i \\cdot x_\\mu)\\, x_\\mu,
 
 so sigma is not a new knob: it moves along (alpha sigma, eps sigma). The quadratic coefficient
 alpha eps sigma^2 of f~ is the paper's sigma^2 alpha at fixed eps. In the lazy limit the relative

@@ -63,7 +63,7 @@ def plot(ds):
     return fig
 
 
-QUICK = WideConfig(N=100, D=50, P=275, alpha=(0.5, 1.0, 2.0), eps=(0.05, 0.1, 0.2), t_max=400.0,
+QUICK = WideConfig(N=100, D=50, P=275, alpha=(0.5, 1.0, 2.0), eps=(0.05, 0.1, 0.2), t_max=800.0,
                    dt=0.5, seeds=3, records=50, held_out=500)
 FULL = WideConfig(N=500, D=100, P=550, alpha=(0.5, 1.0, 2.0, 4.0), eps=(0.05, 0.1, 0.2, 0.4),
                   t_max=2000.0, dt=0.5, seeds=4, records=100, held_out=2000)
