@@ -13,8 +13,10 @@ loop over its configurations, and the per-step FLOP rate of one configuration ag
    trajectories up to summation order; the largest train/test loss difference over all records
    is reported. The goal is ``loop_s / stacked_s >= 4``. Stacking removes per-call and per-op
    overheads but not arithmetic (4 N P D flops per point and step either way), so it pays where a
-   single point is overhead-bound; the minor page faults per step are reported because stacked
-   temporaries of many MB are freshly mapped by malloc at every step.
+   single point is overhead-bound: the same comparison is made, in the same run, for a small
+   network (``--small-N/D/P``, default 20, 20, 50). The minor page faults per step are reported
+   because stacked temporaries of many MB would be freshly mapped by malloc at every step (the
+   simulator bounds its chunks by the number of stacked hidden units to avoid it).
 
 2. Step throughput at N = 500, D = 100, P = 550 (one point, one seed): the time of one Euler step
    (``velocity`` and the update), its FLOP rate (about 4 N P D for the forward and gradient
@@ -38,39 +40,14 @@ def _faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-def main(argv=None) -> dict:
+def sweep_ratio(N, D, P, alphas, epss, S, args) -> dict:
+    """Times of the stacked sweep and of the loop over its points, their largest loss difference."""
     import numpy as np
-    import torch
 
-    from numerics.simulate.committee import torch_threads
-    from numerics.simulate.wide import WideConfig, network, problem, simulate, velocity
+    from numerics.simulate.wide import WideConfig, simulate
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--N", type=int, default=100)
-    p.add_argument("--D", type=int, default=50)
-    p.add_argument("--P", type=int, default=275)
-    p.add_argument("--alpha", type=float, nargs="+", default=[0.5, 1, 2, 4])
-    p.add_argument("--eps", type=float, nargs="+", default=[0.05, 0.1, 0.2])
-    p.add_argument("--seeds", type=int, default=4)
-    p.add_argument("--steps", type=int, default=300, help="Euler steps of each sweep run")
-    p.add_argument("--dt", type=float, default=0.1)
-    p.add_argument("--records", type=int, default=10)
-    p.add_argument("--step-N", type=int, default=500)
-    p.add_argument("--step-D", type=int, default=100)
-    p.add_argument("--step-P", type=int, default=550)
-    p.add_argument("--square", type=int, default=1024, help="size of the square reference matmul")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    p.add_argument("--repeats", type=int, default=3, help="repeats of each sweep (best is kept)")
-    p.add_argument("--step-repeats", type=int, default=20)
-    p.add_argument("--quick", action="store_true", help="50 steps, 1 repeat, 5 step repeats")
-    args = p.parse_args(argv)
-    if args.quick:
-        args.steps, args.repeats, args.step_repeats = 50, 1, 5
-
-    alphas, epss, S = tuple(args.alpha), tuple(args.eps), args.seeds
-    K = len(alphas) * len(epss)
-    common = dict(N=args.N, D=args.D, P=args.P, t_max=args.steps * args.dt, dt=args.dt,
-                  records=args.records, threads=args.threads)
+    common = dict(N=N, D=D, P=P, t_max=args.steps * args.dt, dt=args.dt, records=args.records,
+                  threads=args.threads)
     runs, faults = {}, {}
 
     def stacked():
@@ -97,6 +74,53 @@ def main(argv=None) -> dict:
                             - single[name].isel(seed=0).values).max())
                for (a, e, s), single in runs["loop"].items() for name in ("train_loss", "test_loss"))
     statuses = {sweep.attrs["status"]} | {r.attrs["status"] for r in runs["loop"].values()}
+    print(f"sweep {len(alphas)} alpha x {len(epss)} eps x {S} seeds = {len(alphas) * len(epss) * S} "
+          f"runs, N = {N}, D = {D}, P = {P}, {args.steps} steps, {args.threads} thread(s): stacked "
+          f"{stacked_s:.3f} s, loop {loop_s:.3f} s, speed-up {loop_s / stacked_s:.2f}x (goal 4x), "
+          f"max |loss difference| {diff:.2e}; minor page faults per step: stacked "
+          f"{faults['stacked'] // args.steps}, loop {faults['loop'] // args.steps}")
+    return {"stacked_s": stacked_s, "loop_s": loop_s, "diff": diff, "statuses": statuses,
+            "faults_stacked": faults["stacked"], "faults_loop": faults["loop"]}
+
+
+def main(argv=None) -> dict:
+    import numpy as np
+    import torch
+
+    from numerics.simulate.committee import torch_threads
+    from numerics.simulate.wide import WideConfig, network, problem, simulate, velocity
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--N", type=int, default=100)
+    p.add_argument("--D", type=int, default=50)
+    p.add_argument("--P", type=int, default=275)
+    p.add_argument("--alpha", type=float, nargs="+", default=[0.5, 1, 2, 4])
+    p.add_argument("--eps", type=float, nargs="+", default=[0.05, 0.1, 0.2])
+    p.add_argument("--seeds", type=int, default=4)
+    p.add_argument("--steps", type=int, default=300, help="Euler steps of each sweep run")
+    p.add_argument("--dt", type=float, default=0.1)
+    p.add_argument("--records", type=int, default=10)
+    p.add_argument("--small-N", type=int, default=20, help="N of the second, small sweep")
+    p.add_argument("--small-D", type=int, default=20)
+    p.add_argument("--small-P", type=int, default=50)
+    p.add_argument("--step-N", type=int, default=500)
+    p.add_argument("--step-D", type=int, default=100)
+    p.add_argument("--step-P", type=int, default=550)
+    p.add_argument("--square", type=int, default=1024, help="size of the square reference matmul")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--repeats", type=int, default=3, help="repeats of each sweep (best is kept)")
+    p.add_argument("--step-repeats", type=int, default=20)
+    p.add_argument("--quick", action="store_true", help="50 steps, 1 repeat, 5 step repeats")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.steps, args.repeats, args.step_repeats = 50, 1, 5
+
+    alphas, epss, S = tuple(args.alpha), tuple(args.eps), args.seeds
+    K = len(alphas) * len(epss)
+    main_sweep = sweep_ratio(args.N, args.D, args.P, alphas, epss, S, args)
+    small_sweep = sweep_ratio(args.small_N, args.small_D, args.small_P, alphas, epss, S, args)
+    stacked_s, loop_s, diff = main_sweep["stacked_s"], main_sweep["loop_s"], main_sweep["diff"]
+    statuses = main_sweep["statuses"] | small_sweep["statuses"]
 
     # 2. one Euler step of one point at the step size, against matmul throughput
     N, D, P = args.step_N, args.step_D, args.step_P
@@ -144,8 +168,13 @@ def main(argv=None) -> dict:
         "speedup": round(loop_s / stacked_s, 2),
         "goal_4x_met": bool(loop_s / stacked_s >= 4),
         "max_loss_difference": diff,
-        "page_faults_per_step_stacked": round(faults["stacked"] / args.steps),
-        "page_faults_per_step_loop": round(faults["loop"] / args.steps),
+        "page_faults_per_step_stacked": round(main_sweep["faults_stacked"] / args.steps),
+        "page_faults_per_step_loop": round(main_sweep["faults_loop"] / args.steps),
+        "small_N": args.small_N, "small_D": args.small_D, "small_P": args.small_P,
+        "small_stacked_s": round(small_sweep["stacked_s"], 3),
+        "small_loop_s": round(small_sweep["loop_s"], 3),
+        "small_speedup": round(small_sweep["loop_s"] / small_sweep["stacked_s"], 2),
+        "small_max_loss_difference": small_sweep["diff"],
         "step_N": N, "step_D": D, "step_P": P,
         "step_s": round(step_s, 6),
         "simulate_step_s": round(sim_step_s, 6),
@@ -162,12 +191,6 @@ def main(argv=None) -> dict:
         "step_fraction_of_matmul_pair": round(step_rate / pair_rate, 3),
         "matmul_pair_fraction_of_square_peak": round(pair_rate / square_rate, 3),
     }
-    print(f"sweep {len(alphas)} alpha x {len(epss)} eps x {S} seeds = {K * S} runs, N = {args.N}, "
-          f"D = {args.D}, P = {args.P}, {args.steps} steps, {args.threads} thread(s)")
-    print(f"  stacked {stacked_s:.3f} s, loop {loop_s:.3f} s: speed-up {loop_s / stacked_s:.2f}x "
-          f"(goal 4x), max |loss difference| {diff:.2e}, status {sorted(statuses)}")
-    print(f"  minor page faults per step: stacked {result['page_faults_per_step_stacked']}, "
-          f"loop {result['page_faults_per_step_loop']}")
     print(f"step N = {N}, D = {D}, P = {P}: {step_s * 1e3:.2f} ms ({sim_step_s * 1e3:.2f} ms in "
           f"simulate), {step_rate:.2f} GFLOP/s; matmul pair {pair_rate:.2f} GFLOP/s, "
           f"{M}^2 matmul {square_rate:.2f} GFLOP/s; step at {step_rate / square_rate:.1%} of peak")

@@ -102,5 +102,6 @@ def format_index(outcomes: list[Outcome], label: str, root: Path) -> str:
         ok = "" if o.claim_ok is None else ("yes" if o.claim_ok else "**no**")
         claim = exps[o.name].claim if o.name in exps else o.claim_note
         note = f" ({o.claim_note})" if o.claim_note and o.name in exps else ""
-        lines.append(f"| {o.name} | {o.status} | {ok}{note} | {o.seconds:.1f} | {files} | {claim} |")
+        cells = (o.name, o.status, f"{ok}{note}", f"{o.seconds:.1f}", files, claim)
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
