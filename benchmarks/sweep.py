@@ -19,9 +19,11 @@ loop over its configurations, and the per-step FLOP rate of one configuration ag
    simulator bounds its chunks by the number of stacked hidden units to avoid it).
 
 2. Step throughput at N = 500, D = 100, P = 550 (one point, one seed): the time of one Euler step
-   (``velocity`` and the update), its FLOP rate (about 4 N P D for the forward and gradient
-   products, plus 9 N P elementwise and 4 N D for the update) against the rate of the two products
-   alone ((N, D) @ (D, P) and (N, P) @ (P, D)) and of a square float64 matmul, on the same threads.
+   (``velocity`` and the update) and its FLOP rate against a square float64 matmul on the same
+   threads. For phi(h) = h + (eps/2) h^2 the step runs in moment form (``moment_velocity``:
+   about 4 (N + P) D^2 flops, all in matrix products); ``direct_form_at_square_peak_s`` is the
+   time the direct form (4 N P D flops in the products (N, D) @ (D, P) and (N, P) @ (P, D), timed
+   alone as the ``matmul pair``, plus 9 N P elementwise) would take even at the square matmul's rate.
 
 The last line printed is JSON.
 """
@@ -153,7 +155,9 @@ def main(argv=None) -> dict:
                         threads=args.threads), progress=False)
     sim_step_s = (time.perf_counter() - start) / sim_steps
 
-    step_flops = 4 * N * P * D + 9 * N * P + 4 * N * D
+    # moment form (wide.moment_velocity): M, X M, Q, W Q are 2 N D^2 + 2 P D^2 + 2 P D^2 + 2 N D^2
+    step_flops = 4 * (N + P) * D * D + 8 * N * D + 6 * P * D
+    direct_flops = 4 * N * P * D + 9 * N * P + 4 * N * D
     step_rate = step_flops / step_s / 1e9
     pair_rate = 4 * N * P * D / (forward_s + backward_s) / 1e9
     square_rate = 2 * M ** 3 / square_s / 1e9
@@ -180,6 +184,8 @@ def main(argv=None) -> dict:
         "simulate_step_s": round(sim_step_s, 6),
         "step_page_faults": step_faults,
         "step_GFLOP": round(step_flops / 1e9, 4),
+        "direct_form_GFLOP": round(direct_flops / 1e9, 4),
+        "direct_form_at_square_peak_s": round(direct_flops / (square_rate * 1e9), 6),
         "step_GFLOPs": round(step_rate, 2),
         "matmul_forward_s": round(forward_s, 6),
         "matmul_backward_s": round(backward_s, 6),

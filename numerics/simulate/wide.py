@@ -204,11 +204,16 @@ def velocity(W, v, X, y, f0, alpha, eps, *, target="quadratic", k=2, train_reado
     f(x; theta_0) (zeros without centring); alpha, eps: (K,). With Delta = y - alpha (f - f0):
     dw_i/dt = (D / (alpha P)) sum_mu Delta_mu v_i phi'(h_i^mu) x^mu,
     dv_i/dt = (1 / (alpha P)) sum_mu Delta_mu phi(h_i^mu).
+    For phi(h) = h + (eps/2) h^2 (every target but ``hermite``) it is computed through moments
+    of the weights (:func:`moment_velocity`), else by streaming the data in row chunks.
     """
     import torch
 
     from numerics.simulate.committee import default_chunk
 
+    if target != "hermite":
+        return moment_velocity(W, v, X, y, f0, alpha, eps, train_readouts=train_readouts,
+                               need_grad=need_grad)
     S, K, N, D = W.shape
     P = X.shape[1]
     chunk = chunk or default_chunk(D, P, S * K * N)
@@ -237,6 +242,42 @@ def velocity(W, v, X, y, f0, alpha, eps, *, target="quadratic", k=2, train_reado
     dW = dW.view(S, K, N, D) * (D * inv).unsqueeze(-1)
     if dv is not None:
         dv = dv * inv
+    return dW, dv, loss
+
+
+def moment_velocity(W, v, X, y, f0, alpha, eps, *, train_readouts=False, need_grad=True):
+    """:func:`velocity` for phi(h) = h + (eps/2) h^2 through moments of the weights (Kumar et al.
+    eqs. (4), (22)): f(x) = wbar . x + (eps/2) x^T M x with wbar = (1/N) sum_i v_i w_i and
+    M = (1/N) sum_i v_i w_i w_i^T, and with u = sum_mu Delta_mu x_mu, Q = sum_mu Delta_mu x_mu x_mu^T,
+
+    .. math::  \\frac{dw_i}{dt} = \\frac{D}{\\alpha P}\\, v_i (u + \\epsilon Q w_i), \\qquad
+               \\frac{dv_i}{dt} = \\frac{1}{\\alpha P} \\Big(w_i \\cdot u
+               + \\frac{\\epsilon}{2} w_i^T Q w_i\\Big).
+
+    Cost per point O((N + P) D^2) in matrix products instead of O(N P D) with O(N P) elementwise
+    work: about 2.6 x fewer operations at N = 500, D = 100, P = 550.
+    """
+    S, K, N, D = W.shape
+    P = X.shape[1]
+    a = alpha.reshape(1, K, 1).to(W)
+    e = eps.reshape(1, K, 1).to(W)
+    Wv = W * v.unsqueeze(-1)
+    wbar = Wv.sum(2) / N                                          # (S, K, D)
+    M = W.transpose(-1, -2) @ Wv / N                              # (S, K, D, D)
+    Xk = X.unsqueeze(1)                                           # (S, 1, P, D)
+    f = (wbar @ X.transpose(1, 2)) + 0.5 * e * ((Xk @ M) * Xk).sum(-1)   # (S, K, P)
+    delta = y.unsqueeze(1) - a * (f - f0)
+    loss = (delta * delta).mean(-1)
+    if not need_grad:
+        return None, None, loss
+    u = delta @ X                                                 # (S, K, D)
+    Q = (Xk * delta.unsqueeze(-1)).transpose(-1, -2) @ Xk        # (S, K, D, D)
+    WQ = W @ Q                                                    # (S, K, N, D)
+    inv = 1.0 / (a * P)                                           # (1, K, 1)
+    dW = (D * inv * v).unsqueeze(-1) * (u.unsqueeze(2) + e.unsqueeze(-1) * WQ)
+    dv = None
+    if train_readouts:
+        dv = inv * ((W * u.unsqueeze(2)).sum(-1) + 0.5 * e * (WQ * W).sum(-1))
     return dW, dv, loss
 
 
