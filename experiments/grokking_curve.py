@@ -41,7 +41,7 @@ def check(ds) -> tuple[bool, str]:
     delay = bool((ds.time_to_grok > 0).all())
     test = mean("test_loss")
     bump = float(test.max() / test.isel(t=0))
-    t_peak = float(ds.t[int(test.argmax())])
+    t_peak = float(ds.t[int(np.argmax(test.values))])
     t_dep = lazy_departure(ds)
     final, kernel = float(test.isel(t=-1)), float(mean("kernel_test_loss"))
     norm_up = bool((ds.weight_norm.isel(t=-1) > ds.weight_norm.isel(t=0)).all())
