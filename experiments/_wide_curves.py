@@ -92,6 +92,12 @@ def crossing_time(t: np.ndarray, loss: np.ndarray, level: float) -> float:
     return float(t[i - 1] + f * (t[i] - t[i - 1]))
 
 
+def rises(values) -> bool:
+    """Strictly increasing, where NaN (never got there within t_max) counts as infinite."""
+    v = np.where(np.isnan(values), np.inf, values)
+    return bool(np.all((v[1:] > v[:-1]) | np.isinf(v[1:]) & np.isinf(v[:-1])))
+
+
 def grok_times(ds, fraction: float):
     """t_train_fall, t_test_fall and time_to_grok (module docstring) over all but ``t``."""
     import xarray as xr

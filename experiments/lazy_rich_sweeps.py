@@ -31,7 +31,7 @@ import dataclasses
 
 import numpy as np
 
-from experiments._wide_curves import Curves, plot_curves, run_curves
+from experiments._wide_curves import Curves, plot_curves, rises, run_curves
 from experiments.registry import register
 from numerics.simulate.wide import WideConfig
 
@@ -68,15 +68,9 @@ def _lazy_gap(ds):
 
 
 # ------------------------------------------------------------------------------------ checks
-def _rises(values) -> bool:
-    """Strictly increasing, where NaN (never got there within t_max) counts as infinite."""
-    v = np.where(np.isnan(values), np.inf, values)
-    return bool(np.all((v[1:] > v[:-1]) | np.isinf(v[1:]) & np.isinf(v[:-1])))
-
-
 def check_alpha(ds):
     ttg = ds.time_to_grok.mean("seed", skipna=False)
-    up = _rises(ttg.values)
+    up = rises(ttg.values)
     final = _final(ds)
     worse = bool((final.diff("alpha") > 0).all())
     gap = _lazy_gap(ds)
