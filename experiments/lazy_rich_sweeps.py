@@ -210,7 +210,7 @@ _register("hermite", "Hermite targets He_3, He_4",
           "phi(z) = z + (eps/2) He_k(z), k = 3 (quick), 3 and 4 (full), with more data",
           _curves(QUICK, "k", (3,), target="hermite", D=20, P=400, alpha=2.0, t_max=300.0,
                   dt=0.025),
-          _curves(FULL, "k", (3, 4), target="hermite", D=20, P=400, alpha=2.0, t_max=2000.0,
+          _curves(FULL, "k", (3, 4), target="hermite", D=20, P=400, alpha=2.0, t_max=300.0,
                   dt=0.005),
           check_grokked)
 _register("multi-index", "targets with 1, 2, 3 quadratic indices",
