@@ -17,9 +17,10 @@ Recorded per point: the learning curves, the relative weight change, the final t
 collapse is measured as the spread of log(final relative change) and of log(final test loss)
 within groups of equal sigma^2 alpha against their spread overall.
 
-Finding (quick and full configurations): the relative weight change collapses on sigma^2 alpha
-(Fig. 7d-e), the final test loss does not (Fig. 7f): it is set mostly by alpha sigma, the scale of
-the linear part, as the exact mapping above allows.
+Finding: the relative weight change collapses on sigma^2 alpha (Fig. 7d-e; within-group spread
+0.03 of the overall in the quick, 0.01 in the full configuration), the final test loss much less
+(Fig. 7f; 0.58 and 0.33): it also depends on alpha sigma, the scale of the linear part, as the
+exact mapping above allows.
 """
 
 from __future__ import annotations
