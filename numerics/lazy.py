@@ -29,17 +29,21 @@ import numpy as np
 
 
 def kernels(X, Xp, W, v, eps, *, target="quadratic", k=2, readouts=False):
-    """(K_w, K_v) between the rows of X (P, D) and Xp (Q, D) at weights W (N, D), readouts v (N,)."""
+    """(K_w, K_v) between the rows of X (..., P, D) and Xp (..., Q, D) at weights W (..., N, D)
+    and readouts v (..., N); leading batch dimensions broadcast (eps a number or broadcastable
+    to (..., 1, 1))."""
     import torch
 
     from numerics.simulate.wide import activation
 
     X, Xp, W, v = (torch.as_tensor(a, dtype=torch.float64) for a in (X, Xp, W, v))
-    phi, dphi = activation(X @ W.T, eps, target, k)
-    phip, dphip = activation(Xp @ W.T, eps, target, k)
-    N = W.shape[0]
-    Kw = ((dphi * v * v) @ dphip.T / N * (X @ Xp.T)).numpy()
-    Kv = (phi @ phip.T / N).numpy() if readouts else np.zeros_like(Kw)
+    Wt = W.transpose(-1, -2)
+    phi, dphi = activation(X @ Wt, eps, target, k)
+    phip, dphip = activation(Xp @ Wt, eps, target, k)
+    N = W.shape[-2]
+    vv = (v * v).unsqueeze(-2)
+    Kw = ((dphi * vv) @ dphip.transpose(-1, -2) / N * (X @ Xp.transpose(-1, -2))).numpy()
+    Kv = (phi @ phip.transpose(-1, -2) / N).numpy() if readouts else np.zeros_like(Kw)
     return Kw, Kv
 
 

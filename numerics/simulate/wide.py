@@ -365,19 +365,18 @@ def eigenvector_labels(X, eps: float, j: int):
 
 
 def ntk_alignment(W, v, X, y, eps, *, target="quadratic", k=2):
-    """Double-centred CKA (numerics.kernels.cka) of the NTK of the input weights at W with labels
-    y on the points X (S, P, D): K(x, x') = (1/N) sum_i v_i^2 phi'(h_i) phi'(h'_i) x.x'; (S, K)."""
+    """Double-centred CKA (numerics.kernels.cka) of the NTK of the input weights at W (S, K, N, D)
+    with labels y on the points X (S, P, D): K(x, x') = (1/N) sum_i v_i^2 phi'(h_i) phi'(h'_i) x.x'
+    (``numerics.lazy.kernels``); shape (S, K)."""
     import torch
 
     from numerics.kernels import cka
+    from numerics.lazy import kernels
 
-    S, K, N, D = W.shape
-    H = torch.einsum("sknd,spd->sknp", W, X)
-    _, dphi = activation(H, eps.reshape(1, K, 1, 1).to(W), target, k)
-    F = dphi * v.unsqueeze(-1)
-    Kt = (F.transpose(-1, -2) @ F) / N * (X @ X.transpose(-1, -2)).unsqueeze(1)
-    yy = y.unsqueeze(1).expand(S, K, -1)
-    return torch.as_tensor(cka(Kt.cpu().numpy(), yy.cpu().numpy()))
+    S, K = W.shape[:2]
+    Xk = X.unsqueeze(1)                                                 # (S, 1, P, D)
+    Kt, _ = kernels(Xk, Xk, W, v, eps.reshape(1, K, 1, 1).to(W), target=target, k=k)
+    return torch.as_tensor(cka(Kt, y.unsqueeze(1).expand(S, K, -1).cpu().numpy()))
 
 
 def simulate(cfg: WideConfig, *, progress: bool | None = None):
