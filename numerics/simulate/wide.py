@@ -34,7 +34,11 @@ gradient flow (DMFT paper eq. (6)); for general alpha without centring it is the
 slowed by 1/alpha. With ``momentum`` mu > 0 the steps are heavy-ball gradient descent in its
 averaging form, b <- mu b + (1 - mu) velocity, w <- w + dt b (Fig. 13a), so that t = n dt stays
 the gradient-flow time (torch's SGD with momentum mu and learning rate eta is this with
-dt = eta / (1 - mu) in the same units). The exact population loss of a quadratic
+dt = eta / (1 - mu) in the same units). With ``weight_decay`` lambda > 0 (Kumar et al.
+App. 13, Fig. 12) an L2 penalty is added at the learning rate of the loss, eta_0 / alpha^2, as
+torch's SGD ``weight_decay`` does: dw_i/dt gains -(lambda / alpha^2) w_i (and dv_i/dt, with
+trained readouts, -(lambda / alpha^2) v_i), so lambda is the decay rate per unit t at
+alpha = 1; the default 0 leaves every earlier result unchanged. The exact population loss of a quadratic
 predictor f~ = a.x + x^T B x / 2 + c against y = x^T B* x / 2 (B* = beta beta^T for one index),
 
 .. math::  L = \\Big(\\frac{\\mathrm{tr} K}{2D} + c'\\Big)^2 + \\frac{\\mathrm{tr} K^2}{2 D^2}
@@ -81,6 +85,7 @@ class WideConfig:
     centre: bool = True
     train_readouts: bool = False
     momentum: float = 0.0
+    weight_decay: float = 0.0
     target: str = "quadratic"
     k: int = 2
     indices: int = 1
@@ -137,6 +142,8 @@ def check_config(cfg: WideConfig) -> WideConfig:
     validate.positive_int("records", cfg.records)
     validate.non_negative_int("held_out", cfg.held_out)
     validate.non_negative_int("alignment_points", cfg.alignment_points)
+    if not 0 <= validate.finite_array("weight_decay", cfg.weight_decay):
+        raise InputError("weight_decay", f"must be >= 0, got {cfg.weight_decay}")
     if not 0 <= validate.finite_array("momentum", cfg.momentum) < 1:
         raise InputError("momentum", f"must be in [0, 1), got {cfg.momentum}")
     if cfg.target not in TARGETS:
@@ -516,6 +523,11 @@ def _simulate(cfg: WideConfig, progress):
                 rec["A"].append((W @ dirs[:, None, 0, :, None]).squeeze(-1) / D)
             if last:
                 break
+            if cfg.weight_decay:                        # L2 penalty at the same rate eta_0 / alpha^2
+                decay = (cfg.weight_decay / (alpha * alpha)).reshape(1, K, 1)
+                dW = dW - decay.unsqueeze(-1) * W
+                if dv is not None:
+                    dv = dv - decay * v
             if buf_W is not None:                       # heavy ball: b <- mu b + (1 - mu) velocity
                 dW = buf_W.mul_(cfg.momentum).add_(dW, alpha=1 - cfg.momentum)
                 if dv is not None:
