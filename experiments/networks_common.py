@@ -41,6 +41,17 @@ def verdict(ok, inconclusive: bool = False) -> str:
     return REPRODUCED if ok else NOT_REPRODUCED
 
 
+def rising(values) -> str:
+    """Verdict on "rises with the swept parameter" for delays where NaN (never within the run)
+    counts as infinite; inconclusive when two neighbouring values are both NaN (their order is
+    not known) and no determined pair already contradicts the rise."""
+    from experiments._wide_curves import rises
+
+    v = np.asarray(values, float)
+    both = np.isnan(v[1:]) & np.isnan(v[:-1])
+    return verdict(rises(v), inconclusive=bool(both.any()) and rises(v))
+
+
 def report(statements: list[Statement]) -> tuple[bool, str]:
     ok = all(s.verdict == REPRODUCED for s in statements)
     return ok, "; ".join(f"S{n + 1} " + s.line() for n, s in enumerate(statements))

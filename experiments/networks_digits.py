@@ -57,7 +57,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from experiments.networks_common import (Statement, grok_steps, plot_curves, report, to_dataset,
+from experiments.networks_common import (Statement, rising, grok_steps, plot_curves, report, to_dataset,
                                          verdict)
 from experiments.registry import register
 
@@ -140,8 +140,6 @@ def check_grokking(ds) -> tuple[bool, str]:
 
 
 def check_alpha(ds) -> tuple[bool, str]:
-    from experiments._wide_curves import rises
-
     d = ds.isel(init_scale=-1)
     tr, te, ratio = _steps(d)
     alphas = d.alpha.values
@@ -151,7 +149,7 @@ def check_alpha(ds) -> tuple[bool, str]:
     s2 = Statement(f"grokking vanishes at alpha = {alphas[0]:g} (t_test <= 1.5 t_train)",
                    verdict(bool(np.all(r0 <= 1.5))), _fmt(tr.isel(alpha=0).values, te.isel(alpha=0).values))
     delay = (te - tr).median("seed", skipna=False)
-    s3 = Statement("the delay rises with alpha", verdict(rises(delay.values)),
+    s3 = Statement("the delay rises with alpha", rising(delay.values),
                    ", ".join(f"alpha {a:g}: {v:.0f}" for a, v in zip(alphas, delay.values)))
     return report([s1, s2, s3])
 

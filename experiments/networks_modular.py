@@ -50,7 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from experiments.networks_common import (Statement, first_at_least, grok_steps, plot_curves,
+from experiments.networks_common import (Statement, rising, first_at_least, grok_steps, plot_curves,
                                          report, to_dataset, verdict)
 from experiments.registry import register
 
@@ -145,13 +145,11 @@ def check_mlp(ds) -> tuple[bool, str]:
 
 
 def check_alpha(ds) -> tuple[bool, str]:
-    from experiments._wide_curves import rises
-
     d = ds.sel(activation="relu") if "activation" in ds.dims else ds
     tr, te, ratio = grok_steps(d)
     delay = (te - tr).median("seed", skipna=False)
     alphas = d.alpha.values
-    s1 = Statement("delay t_test - t_train rises with alpha", verdict(rises(delay.values)),
+    s1 = Statement("delay t_test - t_train rises with alpha", rising(delay.values),
                    ", ".join(f"alpha {a:g}: {v:.0f}" for a, v in zip(alphas, delay.values)))
     r0 = ratio.isel(alpha=0).values
     s2 = Statement(f"grokking vanishes at alpha = {alphas[0]:g} (t_test <= 1.5 t_train in every "

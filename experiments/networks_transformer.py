@@ -57,7 +57,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from experiments.networks_common import (Statement, grok_steps, plot_curves, report, to_dataset,
+from experiments.networks_common import (Statement, rising, grok_steps, plot_curves, report, to_dataset,
                                          verdict)
 from experiments.registry import register
 
@@ -163,8 +163,6 @@ def run(c: TransformerConfig):
 
 # ------------------------------------------------------------------------ transformer-alpha
 def check_alpha(ds) -> tuple[bool, str]:
-    from experiments._wide_curves import rises
-
     d = ds.isel(dropout=0)
     tr, te, ratio = grok_steps(d)
     alphas = d.alpha.values
@@ -180,7 +178,7 @@ def check_alpha(ds) -> tuple[bool, str]:
                    f"{np.round(te.sel(alpha=1.0).values).tolist()} (NaN: test accuracy < 0.9 "
                    f"after {int(ds.step[-1])} steps)")
     delay = (te - tr).median("seed", skipna=False)
-    s3 = Statement("the delay rises with alpha", verdict(rises(delay.values)),
+    s3 = Statement("the delay rises with alpha", rising(delay.values),
                    ", ".join(f"alpha {a:g}: {v:.0f}" for a, v in zip(alphas, delay.values)))
     return report([s1, s2, s3])
 
