@@ -179,8 +179,25 @@ def _add_dmft(sub) -> None:
     _add_model_args(p)
     p.add_argument("--gamma", required=True, help="P / D (a positive number, or inf)")
     p.add_argument("--t-max", type=float, required=True, help="final time")
-    p.add_argument("--dt", type=float, default=0.25, help="time step of the grid")
-    p.add_argument("--samples", type=int, default=8000, help="Monte-Carlo paths of the h-process")
+    p.add_argument("--dt", type=float, default=0.05,
+                   help="first step of the grid (the step of a --uniform grid)")
+    p.add_argument("--growth", type=float, default=0.05,
+                   help="steps grow as h(t) = min(h-max, max(dt, growth t))")
+    p.add_argument("--h-max", type=float, default=None,
+                   help="largest step (default: 1 / (alpha (1 + gamma^-1/2)^2), the stability limit)")
+    p.add_argument("--uniform", action="store_true", help="a uniform grid of step --dt")
+    p.add_argument("--scheme", default="imex2", choices=["imex2", "euler"],
+                   help="imex2: second order (trapezoidal rate, Adams-Bashforth memory); euler: first order")
+    p.add_argument("--samples", type=int, default=8000,
+                   help="Monte-Carlo paths of the h-process, over all replicas")
+    p.add_argument("--replicas", type=int, default=4,
+                   help="independent solves averaged; their spread is the Monte-Carlo error")
+    p.add_argument("--no-error-estimate", action="store_true",
+                   help="skip the step-halving solve that estimates the discretisation error")
+    p.add_argument("--two-time-points", type=int, default=201,
+                   help="march: store the two-time functions on about this many grid nodes")
+    p.add_argument("--memory", type=float, default=float("inf"),
+                   help="memory window of R^h in time units (default: the whole history)")
     p.add_argument("--seed", type=int, default=0, help="seed of the common random numbers")
     p.add_argument("--method", default="march", choices=["march", "iterate"],
                    help="march: one causal sweep (exact fixed point); iterate: the damped fixed-point "

@@ -9,11 +9,11 @@
 - ``gap-formula`` (eq. 5): L_test - L_train of the solver against eq. 5 for increasing gamma;
   their difference shrinks like 1/gamma^2.
 
-Agreement is measured in z-scores: (simulation mean - DMFT) / sqrt(SE_sim^2 + SE_dmft^2 + E_dt^2)
-at the simulation's record times, with SE over independent datasets (seeds) and over DMFT samples,
-and E_dt the DMFT's discretisation error, estimated from a second solve at 2 dt (Richardson, first
-order). The early transient (t of order dt) is where E_dt matters: at finite gamma the network
-fits its training set on a time scale of order 1.
+Agreement is measured in z-scores: (simulation mean - DMFT) / sqrt(SE_sim^2 + SE_mc^2 + E_disc^2)
+at the simulation's record times, with SE_sim over independent datasets (seeds), SE_mc the
+DMFT's Monte-Carlo error (spread of independent replicas) and E_disc its discretisation error
+(step halving on the solver's grid; ``numerics.dmft.solver``). All solves of one experiment share
+one grid (the smallest default step limit of its runs), so their curves share the time axis.
 """
 
 from __future__ import annotations
@@ -33,12 +33,26 @@ def _var(dims, values, name):
     return (dims, np.asarray(values), {"long_name": name, **ONE})
 
 
-def _dmft(alpha, eps, gamma, A0, t_max, dt, samples, seed=0):
+def _dmft(alpha, eps, gamma, A0, t_max, h_max, samples, seed=0, **kw):
+    """A DMFT solve on the default grid with step limit ``h_max``, with its error estimates."""
     from numerics.dmft import solver
 
-    cfg = solver.DMFTConfig(A0=tuple(A0), alpha=alpha, eps=eps, gamma=gamma, t_max=t_max, dt=dt,
-                            samples=samples, seed=seed)
+    cfg = solver.DMFTConfig(A0=tuple(A0), alpha=alpha, eps=eps, gamma=gamma, t_max=t_max, h_max=h_max,
+                            samples=samples, seed=seed, **kw)
     return solver.solve(cfg)
+
+
+def _h_max(alphas, gammas) -> float:
+    """The smallest default step limit of the runs: one grid for all of them."""
+    from numerics.dmft.solver import default_h_max
+
+    return min(default_h_max(a, g) for a in np.atleast_1d(alphas) for g in np.atleast_1d(gammas))
+
+
+def _status(runs) -> str:
+    """``complete``, or the first solver status that is not."""
+    bad = [r.status for r in runs if r.status != "complete"]
+    return bad[0] if bad else "complete"
 
 
 def _simulate(alpha, eps, gamma, A0, t_max, D, seeds, dt_sim, records, seed0=1000):
@@ -57,12 +71,6 @@ def _zscores(sim_mean, sim_se, t_sim, dmft, dmft_err, t_dmft):
     return (sim_mean - d) / np.maximum(se, 1e-12)
 
 
-def _discretisation_error(fine, coarse, t_fine, t_coarse):
-    """Richardson estimate of the first-order (Euler) error of ``fine`` (step dt) from a solve at
-    2 dt: error(dt) ~ |L(dt) - L(2 dt)|."""
-    return np.abs(fine - np.interp(t_fine, t_coarse, coarse))
-
-
 # ----------------------------------------------------------------------------- dmft-gamma
 @dataclass(frozen=True)
 class GammaConfig:
@@ -71,7 +79,6 @@ class GammaConfig:
     eps: float = 0.05
     A0: tuple[float, ...] = (0.04, -0.02)
     t_max: float = 60.0
-    dt: float = 0.25
     samples: int = 8000
     D: int = 2000
     seeds: int = 10
@@ -79,12 +86,12 @@ class GammaConfig:
     records: int = 60
 
 
-def _losses_dataset(config, key, values, runs, coarse, sims):
-    """DMFT curves (key, t), their discretisation errors (from ``coarse``, solves at 2 dt) and
-    simulation ensembles (key, seed, t_sim)."""
+def _losses_dataset(config, key, values, runs, sims):
+    """DMFT curves (key, t) with their Monte-Carlo and discretisation errors, and simulation
+    ensembles (key, seed, t_sim)."""
     import xarray as xr
 
-    t = np.arange(runs[0].config.T + 1) * runs[0].config.dt
+    t = runs[0].result.grid.t
     K, N = len(values), len(config.A0)
     sim_t = next((s.t.values for s in sims if s is not None), np.zeros(0))
     S = config.seeds
@@ -98,21 +105,18 @@ def _losses_dataset(config, key, values, runs, coarse, sims):
             sA[k, :, :n], sC[k, :, :n] = s.A.values, s.C.values
     from theory.generated import committee as th
 
-    dm = lambda f: np.array([f(r) for r in runs])
-    test_of = lambda r: th.test_loss(r.result.A, r.result.Cw_diag, r.config.alpha, r.config.eps)
-    tc = [np.arange(c.config.T + 1) * c.config.dt for c in coarse]
-    disc = {"train_loss": np.array([_discretisation_error(r.result.train_loss, c.result.train_loss, t, u)
-                                    for r, c, u in zip(runs, coarse, tc)]),
-            "test_loss": np.array([_discretisation_error(test_of(r), test_of(c), t, u)
-                                   for r, c, u in zip(runs, coarse, tc)])}
+    dm = lambda f: np.array([f(r) for r in runs])   # noqa: E731
+    test_of = lambda r: th.test_loss(r.result.A, r.result.Cw_diag, r.config.alpha, r.config.eps)  # noqa: E731
+    err = lambda name: dm(lambda r: r.errors[name])   # noqa: E731
     ds = xr.Dataset(
         {"train_loss": _var((key, "t"), dm(lambda r: r.result.train_loss), "DMFT train loss"),
-         "train_loss_se": _var((key, "t"), dm(lambda r: r.result.train_loss_se), "Monte-Carlo SE of the DMFT train loss"),
+         "train_loss_se": _var((key, "t"), err("train_loss_mc"), "Monte-Carlo SE of the DMFT train loss"),
          "test_loss": _var((key, "t"), dm(test_of), "DMFT test loss (closed form at Cw(t,t), A(t))"),
-         "train_loss_disc": _var((key, "t"), disc["train_loss"],
-                                 "discretisation error estimate of the DMFT train loss, |L(dt) - L(2dt)|"),
-         "test_loss_disc": _var((key, "t"), disc["test_loss"],
-                                "discretisation error estimate of the DMFT test loss, |L(dt) - L(2dt)|"),
+         "test_loss_se": _var((key, "t"), err("test_loss_mc"), "Monte-Carlo SE of the DMFT test loss"),
+         "train_loss_disc": _var((key, "t"), err("train_loss_disc"),
+                                 "discretisation error estimate of the DMFT train loss (step halving)"),
+         "test_loss_disc": _var((key, "t"), err("test_loss_disc"),
+                                "discretisation error estimate of the DMFT test loss (step halving)"),
          "A": _var((key, "t", "i"), dm(lambda r: r.result.A), "DMFT alignment A_i(t)"),
          "C": _var((key, "t", "i", "j"), dm(lambda r: r.result.Cw_diag), "DMFT overlap C_ij(t) = Cw_ij(t,t)"),
          "sim_train_loss": _var((key, "seed", "t_sim"), st, "simulated train loss"),
@@ -127,6 +131,8 @@ def _losses_dataset(config, key, values, runs, coarse, sims):
                 "j": ("j", np.arange(N), {"long_name": "hidden unit", **ONE})})
     ds.attrs["D"] = config.D
     ds.attrs["solve_seconds"] = float(sum(r.seconds for r in runs))
+    ds.attrs["dmft_grid"] = runs[0].result.grid.describe()
+    ds.attrs["status"] = _status(runs)
     return ds
 
 
@@ -141,8 +147,7 @@ def _add_zscores(ds, key):
         n = ds.sizes["seed"]
         for name, out in (("train_loss", z_tr), ("test_loss", z_te)):
             sim = s["sim_" + name]
-            mc = d["train_loss_se"].values if name == "train_loss" else 0.0
-            dse = np.sqrt(mc ** 2 + d[name + "_disc"].values ** 2)
+            dse = np.sqrt(d[name + "_se"].values ** 2 + d[name + "_disc"].values ** 2)
             out.append(_zscores(sim.mean("seed").values, sim.std("seed", ddof=1).values / np.sqrt(n),
                                 ds.t_sim.values, d[name].values, dse, ds.t.values))
     ds["z_train"] = _var((key, "t_sim"), np.array(z_tr), "z-score simulation vs DMFT, train loss")
@@ -151,14 +156,14 @@ def _add_zscores(ds, key):
 
 
 def run_gamma(config: GammaConfig):
-    runs, coarse, sims = [], [], []
+    runs, sims = [], []
+    h_max = _h_max(config.alpha, config.gammas)
     for g in config.gammas:
-        runs.append(_dmft(config.alpha, config.eps, g, config.A0, config.t_max, config.dt, config.samples))
-        coarse.append(_dmft(config.alpha, config.eps, g, config.A0, config.t_max, 2 * config.dt, config.samples))
+        runs.append(_dmft(config.alpha, config.eps, g, config.A0, config.t_max, h_max, config.samples))
         sims.append(None if math.isinf(g) else
                     _simulate(config.alpha, config.eps, g, config.A0, config.t_max, config.D,
                               config.seeds, config.dt_sim, config.records))
-    return _add_zscores(_losses_dataset(config, "gamma", config.gammas, runs, coarse, sims), "gamma")
+    return _add_zscores(_losses_dataset(config, "gamma", config.gammas, runs, sims), "gamma")
 
 
 def _check_agreement(ds, key) -> tuple[bool, float]:
@@ -205,7 +210,7 @@ def plot_gamma(ds):
 register(name="dmft-gamma", summary="DMFT train/test loss across gamma against simulations (DMFT Fig. 2a)",
          claim="DMFT paper Fig. 2a: DMFT predicts the train and test loss of D -> inf simulations at "
                "finite gamma; the train/test gap opens as gamma falls (grokking is an offline effect)",
-         quick=GammaConfig(gammas=(INF, 8.0, 4.0), t_max=30.0, dt=0.25, samples=1500, D=400, seeds=4,
+         quick=GammaConfig(gammas=(INF, 8.0, 4.0), t_max=30.0, samples=1600, D=400, seeds=4,
                            records=20),
          full=GammaConfig(), run=run_gamma, plot=plot_gamma, check=check_gamma)
 
@@ -218,7 +223,6 @@ class AlphaConfig:
     eps: float = 0.05
     A0: tuple[float, ...] = (0.04, -0.02)
     t_max: float = 120.0
-    dt: float = 0.25
     samples: int = 8000
     D: int = 2000
     seeds: int = 10
@@ -235,14 +239,13 @@ def _escape_time(t, A, alpha):
 def run_alpha(config: AlphaConfig):
     from theory.generated import committee as th
 
-    runs = [_dmft(a, config.eps, config.gamma, config.A0, config.t_max, config.dt, config.samples)
+    h_max = _h_max(config.alphas, config.gamma)
+    runs = [_dmft(a, config.eps, config.gamma, config.A0, config.t_max, h_max, config.samples)
             for a in config.alphas]
-    coarse = [_dmft(a, config.eps, config.gamma, config.A0, config.t_max, 2 * config.dt, config.samples)
-              for a in config.alphas]
     sim = _simulate(tuple(config.alphas), config.eps, config.gamma, config.A0, config.t_max, config.D,
                     config.seeds, config.dt_sim, config.records)
     sims = [sim.isel(alpha=k) for k in range(len(config.alphas))]
-    ds = _add_zscores(_losses_dataset(config, "alpha", config.alphas, runs, coarse, sims), "alpha")
+    ds = _add_zscores(_losses_dataset(config, "alpha", config.alphas, runs, sims), "alpha")
     a0 = float(np.max(np.abs(config.A0)))
     esc_dmft = [_escape_time(ds.t.values, ds.A.sel(alpha=a).values, a) for a in config.alphas]
     esc_sim = [[_escape_time(ds.t_sim.values, ds.sim_A.sel(alpha=a, seed=s).values, a)
@@ -289,7 +292,7 @@ register(name="dmft-alpha", summary="DMFT across alpha against simulations; esca
          claim="DMFT paper Fig. 2b and A.3: the DMFT tracks simulations across alpha; alignment escapes "
                "at t* ~ (2/(3 eps)) ln(1/(alpha A0)), earlier for larger alpha; the train/test gap per "
                "alpha is measured",
-         quick=AlphaConfig(alphas=(0.5, 1.0, 2.0), t_max=75.0, dt=0.25, samples=1000, D=200, seeds=4,
+         quick=AlphaConfig(alphas=(0.5, 1.0, 2.0), t_max=75.0, samples=1200, D=200, seeds=4,
                            dt_sim=0.2, records=25),
          full=AlphaConfig(), run=run_alpha, plot=plot_alpha, check=check_alpha)
 
@@ -302,7 +305,6 @@ class CorrelationConfig:
     eps: float = 0.05
     A0: tuple[float, ...] = (0.04, -0.02)
     t_max: float = 60.0
-    dt: float = 0.25
     samples: int = 8000
     D: int = 2000
     seeds: int = 10
@@ -316,35 +318,33 @@ def run_correlations(config: CorrelationConfig):
 
     from numerics.dmft import solver
 
-    fin = _dmft(config.alpha, config.eps, config.gamma, config.A0, config.t_max, config.dt, config.samples)
-    coarse = _dmft(config.alpha, config.eps, config.gamma, config.A0, config.t_max, 2 * config.dt,
-                   config.samples)
-    onl = _dmft(config.alpha, config.eps, INF, config.A0, config.t_max, config.dt, 10)
+    h_max = _h_max(config.alpha, config.gamma)
+    fin = _dmft(config.alpha, config.eps, config.gamma, config.A0, config.t_max, h_max, config.samples)
+    onl = _dmft(config.alpha, config.eps, INF, config.A0, config.t_max, h_max, 16)
     sim = _simulate(config.alpha, config.eps, config.gamma, config.A0, config.t_max, config.D,
                     config.seeds, config.dt_sim, config.records)
     T = fin.config.T
-    idx = np.unique(np.round(np.linspace(0, T, config.two_time_points)).astype(int))
-    t = np.arange(T + 1) * config.dt
-    two = lambda arr: arr[np.ix_(idx, idx)]
+    idx = solver.two_time_nodes(T, config.two_time_points)
+    t = fin.result.grid.t
+    two = lambda arr: arr[np.ix_(idx, idx)]   # noqa: E731
     models = ("dmft", "online")
-    Cw = np.stack([two(solver.weight_covariance(s.config, s.result)) for s in (fin, onl)])
+    Cw = np.stack([two(solver.w_solution(s.config, s.result).Cw) for s in (fin, onl)])
     Rh = np.stack([two(s.result.fields.Rh) for s in (fin, onl)])
     A = np.stack([s.result.A for s in (fin, onl)])
     Cdiag = np.stack([s.result.Cw_diag for s in (fin, onl)])
     tt = ("model", "t2", "s", "i", "j")
     N = len(config.A0)
-    tc = np.arange(coarse.config.T + 1) * coarse.config.dt
-    disc = lambda fine, crude: np.abs(fine - np.stack([np.interp(t, tc, c) for c in
-                                                       crude.reshape(len(tc), -1).T], -1).reshape(fine.shape))
+    err = lambda name: np.sqrt(fin.errors[name + "_mc"] ** 2 + fin.errors[name + "_disc"] ** 2)  # noqa: E731
     ds = xr.Dataset(
         {"Cw": _var(tt, Cw, "weight correlation Cw_ij(t,s)"),
-         "Rh": _var(tt, Rh, "preactivation response: local part (rate) at s = t, dt x memory kernel at s < t"),
+         "Rh": _var(tt, Rh, "discrete preactivation response: local rate at s = t, memory kernel "
+                            "times its quadrature weight at s < t"),
          "A": _var(("model", "t", "i"), A, "alignment A_i(t)"),
          "C": _var(("model", "t", "i", "j"), Cdiag, "Cw_ij(t,t)"),
-         "A_disc": _var(("t", "i"), disc(fin.result.A, coarse.result.A),
-                        "discretisation error estimate of the finite-gamma A, |A(dt) - A(2dt)|"),
-         "C_disc": _var(("t", "i", "j"), disc(fin.result.Cw_diag, coarse.result.Cw_diag),
-                        "discretisation error estimate of the finite-gamma C, |C(dt) - C(2dt)|"),
+         "A_disc": _var(("t", "i"), err("A"),
+                        "error of the finite-gamma A: Monte-Carlo and discretisation in quadrature"),
+         "C_disc": _var(("t", "i", "j"), err("C"),
+                        "error of the finite-gamma C: Monte-Carlo and discretisation in quadrature"),
          "sim_A": _var(("seed", "t_sim", "i"), sim.A.values, "simulated alignment A_i"),
          "sim_C": _var(("seed", "t_sim", "i", "j"), sim.C.values, "simulated overlap C_ij")},
         coords={"model": ("model", list(models), {"long_name": "DMFT at gamma or its online limit", **ONE}),
@@ -355,15 +355,16 @@ def run_correlations(config: CorrelationConfig):
                 "seed": ("seed", np.arange(config.seeds), {"long_name": "simulation dataset", **ONE}),
                 "i": ("i", np.arange(N), {"long_name": "hidden unit", **ONE}),
                 "j": ("j", np.arange(N), {"long_name": "hidden unit", **ONE})})
-    ds.attrs.update(gamma=config.gamma, D=config.D)
+    ds.attrs.update(gamma=config.gamma, D=config.D, dmft_grid=fin.result.grid.describe(),
+                    status=_status([fin, onl]))
     return ds
 
 
 def check_correlations(ds) -> tuple[bool, str]:
     """A_i(t) and C_11(t) of the simulations within 4 standard errors of DMFT at every record time
-    after the early transient (t >= 4 dt), the error being the simulations' SE and the DMFT's
-    discretisation error (Richardson, from a solve at 2 dt) in quadrature; C_11 at t_max closer to
-    DMFT than to the online limit; a non-zero memory part of Rh_12."""
+    after the early transient (t >= 4 dt), the error being the simulations' SE and the DMFT's own
+    error (Monte-Carlo and discretisation) in quadrature; C_11 at t_max closer to DMFT than to the
+    online limit; a non-zero memory part of Rh_12."""
     n = ds.sizes["seed"]
     late = ds.t_sim >= 4 * float(ds.t[1] - ds.t[0])
     z = {}
@@ -423,7 +424,7 @@ def plot_correlations(ds):
 register(name="dmft-correlations", summary="two-time correlations and responses of the DMFT (DMFT Fig. 3)",
          claim="DMFT paper Fig. 3: at finite gamma Cw changes, Rh becomes non-diagonal and non-Markovian; "
                "per-neuron A_i(t) and Cw(t,t) follow DMFT, not the online limit",
-         quick=CorrelationConfig(gamma=4.0, t_max=30.0, dt=0.5, samples=1500, D=400, seeds=4, records=20,
+         quick=CorrelationConfig(gamma=4.0, t_max=30.0, samples=1600, D=400, seeds=4, records=20,
                                  two_time_points=31),
          full=CorrelationConfig(), run=run_correlations, plot=plot_correlations, check=check_correlations)
 
@@ -436,7 +437,6 @@ class GapConfig:
     eps: float = 0.05
     A0: tuple[float, ...] = (0.04, -0.02)
     t_max: float = 30.0
-    dt: float = 0.25
     samples: int = 16000
 
 
@@ -445,9 +445,10 @@ def run_gap(config: GapConfig):
 
     from numerics.dmft import solver
 
-    runs = [_dmft(config.alpha, config.eps, g, config.A0, config.t_max, config.dt, config.samples)
+    h_max = _h_max(config.alpha, config.gammas)
+    runs = [_dmft(config.alpha, config.eps, g, config.A0, config.t_max, h_max, config.samples)
             for g in config.gammas]
-    t = np.arange(runs[0].config.T + 1) * config.dt
+    t = runs[0].result.grid.t
     from theory.generated import committee as th
 
     test = np.array([th.test_loss(r.result.A, r.result.Cw_diag, config.alpha, config.eps) for r in runs])
@@ -458,6 +459,7 @@ def run_gap(config: GapConfig):
          "gap_formula": _var(("gamma", "t"), formula, "DMFT paper eq. (5)"),
          "train_loss_se": _var(("gamma", "t"), np.array([r.result.train_loss_se for r in runs]),
                                "Monte-Carlo SE of the train loss")},
+        attrs={"status": _status(runs), "dmft_grid": runs[0].result.grid.describe()},
         coords={"gamma": ("gamma", np.asarray(config.gammas), {"long_name": "P / D", **ONE}),
                 "t": ("t", t, {"long_name": "gradient-flow time", **ONE})})
     window = ds.t >= config.t_max / 3
@@ -492,5 +494,5 @@ def plot_gap(ds):
 
 register(name="gap-formula", summary="train/test gap of the DMFT against eq. 5 (error ~ 1/gamma^2)",
          claim="DMFT paper eq. 5: L_test - L_train = (2 alpha/(gamma N)) sum_ij int R^w C^g ds + O(1/gamma^2)",
-         quick=GapConfig(gammas=(4.0, 8.0, 16.0), t_max=20.0, dt=0.5, samples=4000),
+         quick=GapConfig(gammas=(4.0, 8.0, 16.0), t_max=20.0, samples=4000),
          full=GapConfig(), run=run_gap, plot=plot_gap, check=check_gap)

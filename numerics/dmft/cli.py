@@ -29,6 +29,8 @@ def config_from_args(args):
     gamma = positive("gamma", args.gamma, allow_inf=True)
     cfg = DMFTConfig(A0=tuple(map(float, A0)), C0=tuple(tuple(map(float, r)) for r in C0),
                      alpha=args.alpha, eps=args.eps, gamma=gamma, t_max=args.t_max, dt=args.dt,
+                     growth=0.0 if args.uniform else args.growth, h_max=args.h_max, scheme=args.scheme,
+                     memory=args.memory, replicas=args.replicas, error_estimate=not args.no_error_estimate,
                      samples=args.samples, seed=args.seed, estimator=args.estimator,
                      method=args.method, damping=args.damping, max_iter=args.max_iter,
                      tol=args.tol, anderson=args.anderson)
@@ -64,7 +66,7 @@ def main(args) -> int:
         log.info("resuming after %d iterations", len(residuals))
 
     def write(sol, status):
-        ds = solver.to_dataset(sol)
+        ds = solver.to_dataset(sol, None if cfg.method == "iterate" else args.two_time_points)
         io.write_dataset(ds, out, cfg, title=_title(cfg), command=args.command_line, status=status,
                          overwrite=args.overwrite)
 

@@ -32,11 +32,16 @@ import numpy as np
 
 from numerics.dmft import sweep as sw
 from numerics.dmft import wprocess
+from numerics.dmft.grid import SCHEMES, Grid, make_grid
 
 log = logging.getLogger(__name__)
 
 METHODS = ("march", "iterate")
 ANDERSON_BUDGET = 12   # map evaluations Anderson may spend before falling back to damping
+GROWTH = 0.05          # default grid: h_n = min(h_max, max(dt, GROWTH t_n))
+STABILITY = 1.0        # default h_max = STABILITY / (alpha (1 + gamma^-1/2)^2), see default_h_max
+MEMORY = math.inf      # memory window of R^h in time units (inf: the whole history)
+REPLICAS = 4           # independent solves (samples / REPLICAS paths each) for the Monte-Carlo error
 
 
 @dataclass(frozen=True)
@@ -49,8 +54,14 @@ class DMFTConfig:
     eps: float = 0.05
     gamma: float = 8.0
     t_max: float = 60.0
-    dt: float = 0.25
+    dt: float = 0.05
+    growth: float = GROWTH
+    h_max: float | None = None
+    scheme: str = "imex2"
+    memory: float = MEMORY
     samples: int = 8000
+    replicas: int = REPLICAS
+    error_estimate: bool = True
     seed: int = 0
     estimator: str = "probe"
     method: str = "march"
@@ -65,12 +76,35 @@ class DMFTConfig:
 
     @property
     def T(self) -> int:
-        return int(round(self.t_max / self.dt))
+        return self.grid().T
+
+    def step_limit(self) -> float:
+        """``h_max``, or the default :func:`default_h_max`."""
+        return default_h_max(self.alpha, self.gamma) if self.h_max is None else self.h_max
+
+    def grid(self) -> Grid:
+        """The time grid (:func:`numerics.dmft.grid.make_grid`); growth 0 gives a uniform grid."""
+        if self.growth == 0:
+            T = max(1, int(round(self.t_max / self.dt)))
+            return Grid(np.arange(T + 1) * self.dt, self.scheme)
+        return make_grid(self.t_max, self.dt, growth=self.growth, h_max=self.step_limit(), scheme=self.scheme)
 
     def problem(self) -> sw.Problem:
         C0 = np.eye(self.N) if self.C0 is None else np.asarray(self.C0, dtype=float)
         return sw.Problem(C0, np.asarray(self.A0, dtype=float), self.alpha, self.eps, self.gamma,
-                          self.dt, self.T)
+                          self.grid(), self.memory)
+
+
+def default_h_max(alpha: float, gamma: float) -> float:
+    """The largest step of the default grid, STABILITY / (alpha (1 + gamma^-1/2)^2).
+
+    The fastest relaxation of gradient flow on P = gamma D points is the top of the
+    Marchenko-Pastur spectrum of the data, alpha (1 + gamma^-1/2)^2 for the common mode of the
+    linearised network; the memory terms of the scheme are explicit, so steps much longer than
+    its inverse are unstable (measured at alpha = 0.5, eps = 0.05: gamma = 4 diverges with
+    h = 2 and is stable with h = 1; gamma = 16 is stable with h = 2)."""
+    edge = abs(alpha) * (1 + (0.0 if math.isinf(gamma) else gamma ** -0.5)) ** 2
+    return STABILITY / max(edge, 1e-12)
 
 
 def check_config(cfg: DMFTConfig) -> DMFTConfig:
@@ -86,9 +120,23 @@ def check_config(cfg: DMFTConfig) -> DMFTConfig:
     v.positive("dt", cfg.dt)
     if cfg.dt > cfg.t_max:
         raise v.InputError("dt", f"must not exceed t-max ({cfg.t_max}), got {cfg.dt}")
+    if not (math.isfinite(cfg.growth) and cfg.growth >= 0):
+        raise v.InputError("growth", f"must be a finite number >= 0, got {cfg.growth}")
+    if cfg.h_max is not None:
+        v.positive("h-max", cfg.h_max)
+    v.positive("memory", cfg.memory, allow_inf=True)
+    if cfg.scheme not in SCHEMES:
+        raise v.InputError("scheme", f"must be one of {', '.join(SCHEMES)}, got {cfg.scheme!r}")
     v.positive_int("samples", cfg.samples)
     if cfg.samples < 2:
         raise v.InputError("samples", "need at least 2 samples for error estimates")
+    v.positive_int("replicas", cfg.replicas)
+    if cfg.samples < 2 * cfg.replicas:
+        raise v.InputError("replicas", f"need at least 2 samples per replica ({cfg.samples} samples, "
+                           f"{cfg.replicas} replicas)")
+    if cfg.error_estimate and cfg.T % 2:
+        raise v.InputError("t-max", f"the step-halving error estimate needs an even number of steps; "
+                           f"the grid has {cfg.T} (choose t-max / dt even, or no error estimate)")
     if cfg.estimator not in sw.ESTIMATORS:
         raise v.InputError("estimator", f"must be one of {', '.join(sw.ESTIMATORS)}, got {cfg.estimator!r}")
     if cfg.method not in METHODS:
@@ -110,6 +158,8 @@ class Solution:
     map_evaluations: int = 0
     seconds: float = 0.0
     status: str = "complete"
+    errors: dict = field(default_factory=dict)   # Monte-Carlo (*_mc) and discretisation (*_disc) errors
+    replica_curves: list = field(default_factory=list)   # train_loss, test_loss, A, C of each replica
 
 
 def residual(Fx: sw.Fields, x: sw.Fields, noise: dict) -> float:
@@ -134,15 +184,11 @@ def solve(cfg: DMFTConfig, *, checkpoint=None, start: sw.Fields | None = None,
     """Solve the DMFT. ``checkpoint(solution)`` is called after every iterate (``iterate``);
     ``start`` resumes the iteration from a saved iterate."""
     check_config(cfg)
+    if cfg.method == "march" or math.isinf(cfg.gamma):
+        return _march_with_errors(cfg)
     p = cfg.problem()
     noise = sw.Noise.draw(cfg.samples, p, cfg.seed)
     t0 = time.perf_counter()
-    if cfg.method == "march" or math.isinf(cfg.gamma):
-        res = sw.sweep(p, noise, estimator=cfg.estimator)
-        sol = Solution(cfg, res, [], 1, time.perf_counter() - t0)
-        if res.diverged is not None:
-            sol.status = f"diverged: non-finite statistics at t = {res.diverged * cfg.dt:g}"
-        return sol
     residuals = list(start_residuals or [])
     x = start.copy() if start is not None else online_limit(cfg, noise).fields
     evals = 0
@@ -180,6 +226,91 @@ def solve(cfg: DMFTConfig, *, checkpoint=None, start: sw.Fields | None = None,
         f"not converged: residual {residuals[-1]:.3g} after {len(residuals)} iterations (tol {cfg.tol})"
     sol.map_evaluations = evals
     return sol
+
+
+def replica_seeds(cfg: DMFTConfig) -> list[int]:
+    """Seeds of the independent replicas (``seed`` itself when there is one)."""
+    if cfg.replicas == 1:
+        return [cfg.seed]
+    return [int(np.random.SeedSequence([cfg.seed, r]).generate_state(1)[0]) for r in range(cfg.replicas)]
+
+
+def _one_time(cfg: DMFTConfig, res: sw.SweepResult) -> dict[str, np.ndarray]:
+    from theory.generated import committee as th
+
+    return {"train_loss": res.train_loss, "A": res.A, "C": res.Cw_diag,
+            "test_loss": th.test_loss(res.A, res.Cw_diag, cfg.alpha, cfg.eps)}
+
+
+def _march_with_errors(cfg: DMFTConfig) -> Solution:
+    """``replicas`` independent marches of samples / replicas paths each, averaged; their spread
+    is the Monte-Carlo error of the average (standard error, ddof = 1). With ``error_estimate``,
+    each replica is also solved on the coarse grid (every other node, the same random numbers at
+    the common nodes); the discretisation error of the average is estimated by step halving,
+    |X(h) - X(2h)| / (2^p - 1) for a scheme of order p, at the coarse nodes and interpolated
+    linearly in t between them."""
+    p = cfg.problem()
+    grid = p.grid
+    t0 = time.perf_counter()
+    per = cfg.samples // cfg.replicas
+    fine, coarse = [], []
+    for k, seed in enumerate(replica_seeds(cfg)):
+        noise = sw.Noise.draw(per, p, seed)
+        fine.append(sw.sweep(p, noise, estimator=cfg.estimator))
+        log.info("replica %d of %d: %s in %.1f s", k + 1, cfg.replicas, grid.describe(),
+                 sum(fine[-1].seconds.values()))
+        if cfg.error_estimate:
+            pc = cfg.problem()
+            pc.grid = grid.coarse()
+            coarse.append(sw.sweep(pc, noise.every_other(), estimator=cfg.estimator))
+    res = _average(fine)
+    sol = Solution(cfg, res, [], len(fine) + len(coarse), time.perf_counter() - t0)
+    if res.diverged is not None:
+        sol.status = f"diverged: non-finite statistics at t = {grid.t[res.diverged]:g}"
+    sol.errors = _error_estimates(cfg, fine, coarse)
+    sol.replica_curves = [_one_time(cfg, r) for r in fine]
+    if cfg.replicas > 1:
+        res.train_loss_se = sol.errors["train_loss_mc"]
+    return sol
+
+
+def _average(results: list[sw.SweepResult]) -> sw.SweepResult:
+    """The replica average of every estimate (fields included); diverged where any replica is."""
+    if len(results) == 1:
+        return results[0]
+    mean = lambda get: np.mean([get(r) for r in results], axis=0)    # noqa: E731
+    fields = sw.Fields(mean(lambda r: r.fields.Cg), mean(lambda r: r.fields.Rh), mean(lambda r: r.fields.Rhs))
+    div = [r.diverged for r in results if r.diverged is not None]
+    seconds = {k: float(sum(r.seconds[k] for r in results)) for k in results[0].seconds}
+    noise = {k: float(np.mean([r.noise[k] for r in results]) / np.sqrt(len(results))) for k in results[0].noise}
+    return sw.SweepResult(fields, mean(lambda r: r.A), mean(lambda r: r.Cw_diag), mean(lambda r: r.train_loss),
+                          np.sqrt(mean(lambda r: r.train_loss_se ** 2) / len(results)), noise,
+                          min(r.steps for r in results), seconds, min(div) if div else None,
+                          results[0].grid, mean(lambda r: r.gap_sum))
+
+
+def _error_estimates(cfg: DMFTConfig, fine: list[sw.SweepResult], coarse: list[sw.SweepResult]) -> dict:
+    """Monte-Carlo standard errors (``*_mc``) over replicas and step-halving discretisation
+    errors (``*_disc``) of train_loss, test_loss, A and C, on the grid's nodes."""
+    out = {}
+    values = [_one_time(cfg, r) for r in fine]
+    K = len(fine)
+    for name in values[0]:
+        stack = np.array([v[name] for v in values])
+        out[name + "_mc"] = stack.std(axis=0, ddof=1) / np.sqrt(K) if K > 1 else np.full(stack.shape[1:], np.nan)
+    if not coarse:
+        return out
+    grid = fine[0].grid
+    t, tc = grid.t, grid.t[::2]
+    coarse_values = [_one_time(cfg, r) for r in coarse]
+    factor = 2 ** grid.order - 1
+    for name in values[0]:
+        f = np.mean([v[name] for v in values], axis=0)[::2]
+        c = np.mean([v[name] for v in coarse_values], axis=0)
+        diff = np.abs(f - c) / factor
+        flat = diff.reshape(len(tc), -1)
+        out[name + "_disc"] = np.stack([np.interp(t, tc, col) for col in flat.T], -1).reshape((len(t),) + diff.shape[1:])
+    return out
 
 
 def _anderson(cfg, p, F, x0, residuals, checkpoint, t0):
@@ -221,52 +352,78 @@ def _anderson(cfg, p, F, x0, residuals, checkpoint, t0):
 
 
 # ----------------------------------------------------------------------------- outputs
-def gap_formula(cfg: DMFTConfig, res: sw.SweepResult) -> np.ndarray:
-    """(2 alpha / (gamma N)) sum_ij int_0^t R^w_ij(t,s) C^g_ij(t,s) ds (DMFT paper eq. 5 = eq. 18),
-    on the grid with the left Riemann sum of the h-process memory term."""
-    if math.isinf(cfg.gamma):
-        return np.zeros(cfg.T + 1)
-    Rw = response_w(res)
-    return 2 * cfg.alpha / (cfg.gamma * cfg.N) * cfg.dt * np.einsum("nmij,nmij->n", Rw, res.fields.Cg)
-
-
-def response_w(res: sw.SweepResult) -> np.ndarray:
-    """Rw[n, m] = (L^-1)[n, m+1] for m < n, zero otherwise."""
-    L = res.Linv
-    T1 = L.shape[0]
-    Rw = np.zeros_like(L)
-    Rw[:, :T1 - 1] = L[:, 1:]
-    mask = np.tril(np.ones((T1, T1), dtype=bool), k=-1)
-    return Rw * mask[:, :, None, None]
-
-
-def weight_covariance(cfg: DMFTConfig, res: sw.SweepResult) -> np.ndarray:
-    """Two-time Cw(t, s) = L^-1 Cov(b) L^-T (exact for the final fields)."""
+def w_solution(cfg: DMFTConfig, res: sw.SweepResult) -> wprocess.WSolution:
+    """The dense w-process (:func:`numerics.dmft.wprocess.solve`) for the solution's fields: the
+    two-time Cw(t, s), Rw(t, s) and L^-1 (cost O((T N)^3): for outputs, not inside the sweep)."""
     p = cfg.problem()
     f = res.fields
-    T = p.T
-    cov, _ = wprocess.source_covariance(p.C0, p.A0, f.Rhs[:T], None if math.isinf(p.gamma) else f.Cg[:T, :T],
-                                        p.gamma, p.dt)
-    Lf = wprocess.flat(res.Linv)
-    return wprocess.unflat(Lf @ cov @ Lf.T, p.N)
+    return wprocess.solve(p.C0, p.A0, f.Rh, f.Rhs, None if math.isinf(p.gamma) else f.Cg, p.gamma, res.grid)
 
 
-def to_dataset(sol: Solution):
-    """The labelled dataset of DESIGN.md section 6."""
+def source_response(res: sw.SweepResult, Linv: np.ndarray) -> np.ndarray:
+    """G[n, j] = d w_n / d xi_j = L^-1[n, j+1] c_now[j] + L^-1[n, j+2] c_prev[j+1] (j < n): the
+    discrete response of w to its source, quadrature weights included (the h-process memory is
+    (1/gamma) sum_j G[n, j] g_j). ``Linv``: blocks (T+1, T+1, N, N)."""
+    grid = res.grid
+    T1 = Linv.shape[0]
+    c_now, c_prev = grid.explicit_weights()
+    G = np.zeros_like(Linv)
+    G[:, :T1 - 1] = Linv[:, 1:] * c_now[None, :, None, None]
+    G[:, :T1 - 2] += Linv[:, 2:] * c_prev[None, 1:, None, None]
+    mask = np.tril(np.ones((T1, T1), dtype=bool), k=-1)
+    return G * mask[:, :, None, None]
+
+
+def gap_formula(cfg: DMFTConfig, res: sw.SweepResult) -> np.ndarray:
+    """(2 alpha / (gamma N)) sum_ij int_0^t R^w_ij(t,s) C^g_ij(t,s) ds (DMFT paper eq. 5 = eq. 18),
+    with the quadrature of the h-process memory term: sum_j G[n, j] : Cg[n, j], evaluated during
+    the sweep as the sample mean of m_n . g_n (m = sum_j G[n, j] g_j, the memory of the sample)."""
+    if math.isinf(cfg.gamma):
+        return np.zeros(res.grid.T + 1)
+    return 2 * cfg.alpha / (cfg.gamma * cfg.N) * res.gap_sum
+
+
+def response_w(Linv: np.ndarray) -> np.ndarray:
+    """Rw(t_n, t_m) = (L^-1)[n, m] for m <= n (the response of w_n to a unit kick at t_m), zero
+    above the diagonal. ``Linv``: blocks (T+1, T+1, N, N)."""
+    T1 = Linv.shape[0]
+    mask = np.tril(np.ones((T1, T1), dtype=bool))
+    return Linv * mask[:, :, None, None]
+
+
+ERROR_NAMES = {"mc": "Monte-Carlo standard error of {} (spread of independent replicas)",
+               "disc": "discretisation error estimate of {} (step halving)"}
+
+
+def two_time_nodes(T: int, points: int | None) -> np.ndarray:
+    """Node indices of the stored two-time functions: all nodes, or about ``points`` of them
+    evenly spaced in index (the grid is fine where the dynamics are fast), ends included."""
+    if points is None or points >= T + 1:
+        return np.arange(T + 1)
+    return np.unique(np.round(np.linspace(0, T, points)).astype(int))
+
+
+def to_dataset(sol: Solution, two_time_points: int | None = None):
+    """The labelled dataset (``docs/datasets.md``). Two-time functions are stored on the nodes of
+    :func:`two_time_nodes` (coordinates ``t2`` and ``s``); every node when ``two_time_points`` is
+    None (needed to resume an iteration)."""
     import xarray as xr
 
     from theory.generated import committee as th
 
     cfg, res = sol.config, sol.result
-    T, N = cfg.T, cfg.N
+    N = cfg.N
     n = res.steps + 1
-    t = np.arange(T + 1) * cfg.dt
+    t = res.grid.t
     test = th.test_loss(res.A, res.Cw_diag, cfg.alpha, cfg.eps)
     gap = gap_formula(cfg, res)
-    k = slice(0, n)
+    w = w_solution(cfg, res)
+    k = two_time_nodes(n - 1, two_time_points)
+    two = lambda arr: arr[np.ix_(k, k)]   # noqa: E731
     one = {"units": "1"}
-    V = lambda dims, arr, name: (dims, arr, {"long_name": name, **one})
-    tt = ("t", "s", "i", "j")
+    V = lambda dims, arr, name: (dims, arr, {"long_name": name, **one})   # noqa: E731
+    tt = ("t2", "s", "i", "j")
+    extra = {"A": ("i",), "C": ("i", "j")}
     ds = xr.Dataset(
         {"train_loss": V(("t",), res.train_loss[:n], "train loss <Delta^2> over the DMFT samples"),
          "train_loss_se": V(("t",), res.train_loss_se[:n], "Monte-Carlo standard error of train_loss"),
@@ -275,19 +432,24 @@ def to_dataset(sol: Solution):
          "C": V(("t", "i", "j"), res.Cw_diag[:n], "overlap C_ij(t) = Cw_ij(t,t)"),
          "Rhstar": V(("t", "i"), res.fields.Rhs[:n], "response R^{h*}_i(t) = <dg_i/dh_*>"),
          "gap_formula": V(("t",), gap[:n], "train/test gap of DMFT paper eq. (5)"),
-         "Cw": V(tt, weight_covariance(cfg, res)[k, k], "weight correlation Cw_ij(t,s)"),
-         "Cg": V(tt, res.fields.Cg[k, k], "gradient correlation Cg_ij(t,s)"),
-         "Rw": V(tt, response_w(res)[k, k], "weight response Rw_ij(t,s) (s < t)"),
-         "Rh": V(tt, res.fields.Rh[k, k], "preactivation response: <dg_i(t)/dh_j(t)> at s = t "
-                                         "(local part, rate), dt x memory kernel at s < t"),
+         "step": V(("t",), np.append(np.diff(t), np.nan)[:n], "grid step h_n = t_{n+1} - t_n"),
+         "Cw": V(tt, two(w.Cw), "weight correlation Cw_ij(t,s)"),
+         "Cg": V(tt, two(res.fields.Cg), "gradient correlation Cg_ij(t,s)"),
+         "Rw": V(tt, two(response_w(w.Rw)), "weight response Rw_ij(t,s) (s <= t)"),
+         "Rh": V(tt, two(res.fields.Rh), "discrete preactivation response <dg_i(t)/du_j(s)>: the local "
+                                         "rate at s = t, the memory kernel times its quadrature weight at s < t"),
          "residual": V(("iteration",), np.asarray(sol.residuals, dtype=float),
-                       "fixed-point residual |F(x) - x| in units of the Monte-Carlo error")},
-        coords={"t": ("t", t[:n], {"long_name": "gradient-flow time", **one}),
-                "s": ("s", t[k], {"long_name": "second time", **one}),
+                       "fixed-point residual |F(x) - x| in units of the Monte-Carlo error"),
+         **{name: V(("t",) + extra.get(name.rsplit("_", 1)[0], ()), arr[:n],
+                    ERROR_NAMES[name.rsplit("_", 1)[1]].format(name.rsplit("_", 1)[0]))
+            for name, arr in sol.errors.items()}},
+        coords={"t": ("t", t[:n], {"long_name": "gradient-flow time (grid node)", **one}),
+                "t2": ("t2", t[k], {"long_name": "first time of two-time functions", **one}),
+                "s": ("s", t[k], {"long_name": "second time of two-time functions", **one}),
                 "i": ("i", np.arange(N), {"long_name": "hidden unit", **one}),
                 "j": ("j", np.arange(N), {"long_name": "hidden unit", **one}),
                 "iteration": ("iteration", np.arange(1, len(sol.residuals) + 1),
                               {"long_name": "fixed-point iteration", **one})})
-    ds.attrs.update(status=sol.status, map_evaluations=sol.map_evaluations,
+    ds.attrs.update(status=sol.status, map_evaluations=sol.map_evaluations, grid=res.grid.describe(),
                     solve_seconds=round(sol.seconds, 3), method=cfg.method, estimator=cfg.estimator)
     return ds

@@ -1,34 +1,50 @@
 """One causal sweep through the discretised DMFT: sample the h-process, estimate its statistics.
 
-The discretised equations (DESIGN.md section 4; :mod:`numerics.dmft.wprocess`) are causal: the
-statistics needed at step n (Rw[n, m<n], Cw[n, n], A[n], the Gaussian input u_n) depend only on
-(Rh, Rhs, Cg) at earlier steps, and the estimates at step n (Cg[n, m<=n], Rh[n, m<=n], Rhs[n])
-depend only on the h-paths up to n. A sweep therefore works in one of two modes:
+The discretised equations (``docs/dmft.md``; grid and schemes in :mod:`numerics.dmft.grid`) are
+causal: the statistics needed at node n (the weight response, Cw(t_n, t_n), A(t_n), the Gaussian
+input u_n) depend only on the fields (Cg, Rh, Rhs) at earlier nodes, and the estimates at node n
+(Cg[n, m<=n], Rh[n, m<=n], Rhs[n]) depend only on the h-paths up to n. A sweep works in one of
+two modes:
 
-- ``march``: each step uses the estimates just made at earlier steps. The result solves the
+- ``march``: each node uses the estimates just made at earlier nodes. The result solves the
   discrete DMFT exactly for the frozen random numbers (common random numbers), in one pass.
-- ``frozen``: each step uses given inputs x = (Cg, Rh, Rhs); the outputs are the fixed-point map
+- ``frozen``: each node uses given inputs x = (Cg, Rh, Rhs); the outputs are the fixed-point map
   F(x) of the paper's iteration (DMFT paper, A.6). The march's result x* satisfies F(x*) = x*.
 
-Per step n (all samples s at once; N hidden units):
+The w-process (DMFT paper eq. 3) is linear, L w = b, with L block lower-triangular:
 
-    u_n   = sum_{j<=n} Linv[n, j] b'_j,   b'_0 = u_0, b'_{j+1} = dt (eta_j + Rhs[j] h_*)
-    h_n   = u_n + (dt/gamma) sum_{m<n} Rw[n, m] g_m                      (DMFT paper, eq. 4)
-    g_n   = phi'(h_n) Delta_n,  Delta_n = sigma(h_*) - (alpha/N) sum_k phi(h_nk)
-    Jg    = d g_n / d h_n = eps Delta_n I - (alpha/N) phi'(h_n) phi'(h_n)^T
+    P_{n+1} w_{n+1} = Q_n w_n + c_now[n] sum_{m<n} Rh[n, m] w_m + c_prev[n] sum_{m<n-1} Rh[n-1, m] w_m
+                      + b_{n+1},
+    b_{n+1} = c_now[n] (xi_n + Rhs[n] beta) + c_prev[n] (xi_{n-1} + Rhs[n-1] beta),   b_0 = w_0,
 
-with (u_0, h_*) ~ N(0, [[C0, A0], [A0^T, 1]]) and eta ~ N(0, Cg/gamma) sampled causally
-(block Cholesky of Cg, extended one time step at a time). The gradient paths are smooth in time,
-so Cg is nearly singular; a nugget of NUGGET (1e-6) times its mean diagonal keeps the causal
-factor well defined. It changes the noise variance by a relative 1e-6, far below the
-Monte-Carlo error 1/sqrt(S).
+with xi ~ N(0, Cg / gamma), (w_0, beta) Gaussian with <w_0 w_0^T> = C0, <w_0 beta> = A0,
+<beta^2> = 1, the explicit weights c of the scheme and, for ``imex2``,
+P_{n+1} = I - (h_n/2) Loc*_{n+1}, Q_n = I + (h_n/2) Loc_n (Loc_n = Rh[n, n], Loc* extrapolated);
+for ``euler`` P = I, Q_n = I + h_n Loc_n. The rows of L^-1 (``weight_response``) are built one
+node at a time; A = L^-1 <b beta>, Cw = L^-1 Cov(b) L^-T exactly, with no sampling.
+
+The h-process (DMFT paper eq. 4) is driven by the discrete response of w to its own source,
+G[n, j] = d w_n / d xi_j = L^-1[n, j+1] c_now[j] + L^-1[n, j+2] c_prev[j+1]:
+
+    h_n = u_n + (1/gamma) sum_{j<n} G[n, j] g_j,    u_n = sum_k L^-1[n, k] b'_k,
+    g_n = phi'(h_n) Delta_n,  Delta_n = sigma(h_*) - (alpha/N) sum_k phi(h_nk),
+    Jg  = d g_n / d h_n = eps Delta_n I - (alpha/N) phi'(h_n) phi'(h_n)^T,
+
+where b' is b with the sampled Gaussian source (eta ~ N(0, Cg / gamma) drawn causally by a block
+Cholesky factor of Cg, extended one node at a time, and (u_0, h_*) ~ N(0, [[C0, A0], [A0^T, 1]])).
+The memory term of the h-process therefore uses the same quadrature as the source of the
+w-process (the DMFT of a training point's own gradient), and the discrete responses
+Rh[n, m] = <d g_n / d u_m> carry the quadrature weights of that rule: the sum
+sum_m Rh[n, m] w_m is the discrete form of int R^h(t, s) w(s) ds including the local part.
+The gradient paths are smooth in time, so Cg is nearly singular; a nugget of NUGGET (1e-6)
+times its mean diagonal keeps the causal factor well defined (a relative change of the noise
+variance of 1e-6, far below the Monte-Carlo error 1/sqrt(S)).
 
 Responses (DMFT paper, eqs. 9 and 21):
 
 - local part Rh[n, n] = <Jg(h_n)>, R^{h*}_n = <dg_n/dh_*> (forward tangent in h_*), and the
   train loss <Delta_n^2>, each as the exact Gaussian value (generated closed forms at
-  (A_n, Cw_nn)) plus the sample mean of the paired deviation f(h) - f(u) (control variates,
-  DESIGN.md section 4);
+  (A_n, Cw_nn)) plus the sample mean of the paired deviation f(h) - f(u) (control variates);
 - memory part Rh[n, m<n] = <dg_n/du_m>, by one of two estimators:
   ``probe`` (default): a forward tangent driven by independent N(0, 1) probes v per sample,
   E[(Jg (hdot_n - v_n)) v_m^T] = <dg_n/du_m>; cost O(S N^2 T^2) like the forward pass;
@@ -44,6 +60,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from numerics.dmft.grid import Grid
+
 log = logging.getLogger(__name__)
 
 ESTIMATORS = ("probe", "jacobian")
@@ -55,19 +73,27 @@ class CovarianceError(RuntimeError):
 
 @dataclass
 class Problem:
-    """The model and grid: N units, (C0, A0), alpha, eps, gamma (inf allowed), dt, T steps."""
+    """The model and grid: N units, (C0, A0), alpha, eps, gamma (inf allowed), time grid."""
 
     C0: np.ndarray
     A0: np.ndarray
     alpha: float
     eps: float
     gamma: float
-    dt: float
-    T: int
+    grid: Grid
+    memory: float = np.inf       # memory window of R^h (time units); inf keeps the whole history
 
     @property
     def N(self) -> int:
         return len(self.A0)
+
+    @property
+    def T(self) -> int:
+        return self.grid.T
+
+    @property
+    def t(self) -> np.ndarray:
+        return self.grid.t
 
     @property
     def inv_gamma(self) -> float:
@@ -76,22 +102,33 @@ class Problem:
 
 @dataclass
 class Noise:
-    """Common random numbers: base normals for (u_0, h_*), eta and the probes."""
+    """Common random numbers: base normals for (u_0, h_*) (S, N + 1), and for the source eta and
+    the probes, stored time-major ((T + 1) N, S), row n N + i for node n and unit i, so that every
+    sum over the history of a node is one product with a contiguous block of rows."""
 
-    z0: np.ndarray     # (S, N + 1)
-    zeta: np.ndarray   # (S, T + 1, N)
-    v: np.ndarray      # (S, T + 1, N)
+    z0: np.ndarray
+    zeta: np.ndarray
+    v: np.ndarray
 
     @staticmethod
     def draw(S: int, problem: Problem, seed: int) -> "Noise":
         rng = np.random.default_rng(seed)
         N, T = problem.N, problem.T
-        return Noise(rng.standard_normal((S, N + 1)), rng.standard_normal((S, T + 1, N)),
-                     rng.standard_normal((S, T + 1, N)))
+        z0 = rng.standard_normal((S, N + 1))
+        time_major = lambda x: np.ascontiguousarray(np.transpose(x, (1, 2, 0)).reshape((T + 1) * N, S))  # noqa: E731
+        zeta = time_major(rng.standard_normal((S, T + 1, N)))
+        return Noise(z0, zeta, time_major(rng.standard_normal((S, T + 1, N))))
 
     @property
     def S(self) -> int:
         return self.z0.shape[0]
+
+    def every_other(self) -> "Noise":
+        """The same random numbers at the nodes of the coarse grid (common random numbers for the
+        step-halving partner)."""
+        S, N = self.S, self.z0.shape[1] - 1
+        pick = lambda x: np.ascontiguousarray(x.reshape(-1, N, S)[::2].reshape(-1, S))  # noqa: E731
+        return Noise(self.z0, pick(self.zeta), pick(self.v))
 
 
 @dataclass
@@ -127,13 +164,14 @@ class SweepResult:
     fields: Fields
     A: np.ndarray            # (T+1, N)
     Cw_diag: np.ndarray      # (T+1, N, N)
-    Linv: np.ndarray         # (T+1, T+1, N, N) blocks of L^-1
     train_loss: np.ndarray   # (T+1,)
     train_loss_se: np.ndarray
     noise: dict = field(default_factory=dict)   # Monte-Carlo standard errors (pooled) per field
     steps: int = 0
     seconds: dict = field(default_factory=dict)  # wall time: linear (w-process), sampling, responses
-    diverged: int | None = None                  # first step with a non-finite statistic
+    diverged: int | None = None                  # first node with a non-finite statistic
+    grid: Grid | None = None
+    gap_sum: np.ndarray | None = None            # sum_ij sum_j G[n, j]_ij Cg[n, j]_ij per node
 
 
 NUGGET = 1e-6   # relative regularisation of the causal Cholesky factor of C^g (see sweep)
@@ -159,174 +197,347 @@ def _cholesky_psd(M: np.ndarray, what: str, scale: float | None = None) -> np.nd
 @np.errstate(over="ignore", invalid="ignore")   # divergence is detected and reported instead
 def sweep(problem: Problem, noise: Noise, *, frozen: Fields | None = None, estimator: str = "probe",
           until: int | None = None) -> SweepResult:
-    """One causal sweep (see module docstring).
+    """One causal sweep (see the module docstring).
 
     ``frozen``: evaluate the fixed-point map F(frozen) instead of marching.
-    ``until``: stop after this step (default T).
+    ``until``: stop after this node (default T).
     """
-    from theory.generated import committee as th
-
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-    p = problem
-    N, T, dt, ig = p.N, p.T, p.dt, p.inv_gamma
-    S = noise.S
-    last = T if until is None else until
-    alpha, eps = p.alpha, p.eps
-    I = np.eye(N)
-
-    est = Fields.zeros(T, N)
-    used = frozen if frozen is not None else est   # the fields driving the w-process
-
-    Lf = np.zeros(((T + 1) * N, (T + 1) * N))    # L^-1 (flat), built row block by row block
-    Rw = np.zeros((T + 1, T + 1, N, N)) if estimator == "jacobian" else None
-    A = np.zeros((T + 1, N))
-    Cw_diag = np.zeros((T + 1, N, N))
-    covb = np.zeros(((T + 1) * N, (T + 1) * N))   # Cov(b), filled as fields become known
-    Rb = np.zeros((T + 1) * N)                     # <b beta>
-    covb[:N, :N] = p.C0
-    Rb[:N] = p.A0
-    Lc = np.zeros(((T + 1) * N, (T + 1) * N))      # causal Cholesky factor of Cg (flat)
-
-    L0 = _cholesky_psd(np.block([[p.C0, p.A0[:, None]], [p.A0[None, :], np.ones((1, 1))]]),
-                       "[[C0, A0], [A0^T, 1]]")
-    z = noise.z0 @ L0.T
-    u0, hstar = z[:, :N], z[:, N]
-    bprime = np.zeros((S, T + 1, N))
-    bprime[:, 0] = u0
-
-    g = np.zeros((S, T + 1, N))
-    gdot = np.zeros((S, T + 1, N))     # probe tangent of g
-    gstar = np.zeros((S, T + 1, N))    # d g / d h_*
-    v = noise.v
-    JG = np.zeros((S, T + 1, N, T + 1, N)) if estimator == "jacobian" else None
-    train = np.zeros(T + 1)
-    train_se = np.zeros(T + 1)
-    se_acc = {"Cg": [], "Rh": [], "Rhs": []}
-
-    clock = {"linear": 0.0, "sampling": 0.0, "responses": 0.0}
-    tick = time.perf_counter()
-
-    def lap(name):
-        nonlocal tick
-        now = time.perf_counter()
-        clock[name] += now - tick
-        tick = now
-
-    diverged = None
+    state = _SweepState(problem, noise, frozen, estimator)
+    last = problem.T if until is None else until
     for n in range(last + 1):
-        # ---- exact w-process statistics at step n (depend on fields at steps < n)
-        cur, prev_rows = slice(n * N, (n + 1) * N), slice((n - 1) * N, n * N)
+        state.weight_statistics(n)
+        state.clock("linear")
+        state.sample_paths(n)
+        state.clock("sampling")
+        state.estimate_fields(n)
+        state.clock("responses")
+        if not state.finite(n):
+            state.diverged = n
+            break
+        if n < problem.T:
+            state.extend_source(n)
+            state.clock("linear")
+    return state.result(last)
+
+
+def memory_band(t: np.ndarray, window: float) -> np.ndarray:
+    """First node of the memory of each node: band[k] = min{i : t_i >= t_k - window}."""
+    if not np.isfinite(window):
+        return np.zeros(len(t), dtype=int)
+    return np.searchsorted(t, t - window * (1 + 1e-12), side="left")
+
+
+class _WeightRecursion:
+    """The w-recursion (module docstring) applied to K columns at once: any quantity that is
+    linear in the w-process source (A, the response to w_0, the per-sample Gaussian input u, and
+    the per-sample memories m = sum_j G[n, j] g_j) obeys it with its own source. Histories are
+    time-major ((T + 1) N, K)."""
+
+    def __init__(self, state: "_SweepState", K: int):
+        self.s = state
+        N, T = state.N, state.T
+        self.history = np.zeros(((T + 1) * N, K))
+        self.explicit_prev = np.zeros((N, K))       # E_{k-1} of the previous step
+
+    def advance(self, n: int, source: np.ndarray | float) -> np.ndarray:
+        """Node n (n >= 1) from nodes < n and the source b_n; returns the new block (N, K)."""
+        s, N, H = self.s, self.s.N, self.history
+        k = n - 1
+        Rh = s.inputs.Rh
+        lo = s.band[k]
+        x_k = H[k * N:n * N]
+        explicit = -rate_memory_part(Rh, k, lo) @ x_k
+        if k > lo and s.p.inv_gamma > 0:                 # the memory of R^h vanishes at gamma = inf
+            explicit += np.transpose(Rh[k, lo:k], (1, 0, 2)).reshape(N, (k - lo) * N) @ H[lo * N:k * N]
+        rhs = s.Q(k) @ x_k + s.c_now[k] * explicit + s.c_prev[k] * self.explicit_prev + source
+        self.explicit_prev = explicit
+        H[n * N:(n + 1) * N] = s.P_inv(k) @ rhs
+        return H[n * N:(n + 1) * N]
+
+
+class _SweepState:
+    """Arrays of one sweep and its four named steps per node (see :func:`sweep`)."""
+
+    def __init__(self, p: Problem, noise: Noise, frozen: Fields | None, estimator: str):
+        N, T, S = p.N, p.T, noise.S
+        self.p, self.noise, self.estimator = p, noise, estimator
+        self.N, self.T, self.S = N, T, S
+        self.I = np.eye(N)
+        grid = p.grid
+        self.h = grid.h
+        self.rho = grid.ratio()
+        self.c_now, self.c_prev = grid.explicit_weights()
+        self.implicit = 0.5 if grid.scheme == "imex2" else 0.0   # trapezoidal weight of the rate
+        self.band = memory_band(grid.t, p.memory)
+        self.estimates = Fields.zeros(T, N)
+        self.inputs = frozen if frozen is not None else self.estimates   # fields driving the w-process
+        self.frozen = frozen is not None
+        size = (T + 1) * N
+        self._P_inv = {}
+        # one-time quantities: A (column 0) and the response to w_0 (columns 1..N)
+        self.one_time = _WeightRecursion(self, 1 + N)
+        self.one_time.history[:N, 0] = p.A0
+        self.one_time.history[:N, 1:] = self.I
+        # per-sample: u (Gaussian input), m, m_probe, m_star (memories of g, its probe tangent, dg/dh_*)
+        self.per_sample = _WeightRecursion(self, 4 * S)
+        joint0 = np.block([[p.C0, p.A0[:, None]], [p.A0[None, :], np.ones((1, 1))]])
+        z = noise.z0 @ _cholesky_psd(joint0, "[[C0, A0], [A0^T, 1]]").T
+        self.hstar = z[:, N]
+        self.per_sample.history[:N, :S] = z[:, :N].T
+        self.source_next = np.zeros((N, 4 * S))          # b_{n+1} of the per-sample recursion
+        self.eta_prev = np.zeros((N, S))
+        self.drift = np.zeros((T + 1, N))                # <b_n beta>, n >= 1
+        # g, its probe tangent and d g / d h_*, time-major ((T + 1) N, S) each
+        self.paths = np.zeros((3, size, S))
+        self.noise_factor = np.zeros((size, size))       # causal Cholesky factor of Cg (flat)
+        # exact rows of L^-1: needed for Cw(t, t) when the fields are not this sweep's own
+        # estimates (frozen) and for the per-sample Jacobians of the ``jacobian`` estimator
+        self.exact_rows = self.frozen or estimator == "jacobian"
+        if self.exact_rows:
+            self.weight_response = np.zeros((size, size))
+            self.memory_rows = np.zeros((N, size))
+            self.source_cov = np.zeros((size, size))
+            self.source_cov[:N, :N] = p.C0
+            self.source_beta = np.zeros(size)
+            self.source_beta[:N] = p.A0
+        self.G = np.zeros((T + 1, T + 1, N, N)) if estimator == "jacobian" else None
+        self.JG = np.zeros((S, T + 1, N, T + 1, N)) if estimator == "jacobian" else None
+        self.A = np.zeros((T + 1, N))
+        self.Cw_diag = np.zeros((T + 1, N, N))
+        self.gap_sum = np.zeros(T + 1)                   # sum_ij sum_j G[n, j]_ij Cg[n, j]_ij
+        self.train = np.zeros(T + 1)
+        self.train_se = np.zeros(T + 1)
+        self.se = {"Cg": [], "Rh": [], "Rhs": []}
+        self.probe_scale = float(np.abs(noise.v[:N]).std()) if S > 1 else 0.0
+        self.seconds = {"linear": 0.0, "sampling": 0.0, "responses": 0.0}
+        self.tick = time.perf_counter()
+        self.diverged = None
+
+    def clock(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] += now - self.tick
+        self.tick = now
+
+    # ---- the step matrices of the scheme, from the fields at nodes k and k - 1
+    def rate(self, k: int) -> np.ndarray:
+        return total_rate(self.inputs.Rh, k, self.band[k])
+
+    def Q(self, k: int) -> np.ndarray:
+        return self.I + (1 - self.implicit) * self.h[k] * self.rate(k)
+
+    def P_inv(self, k: int) -> np.ndarray:
+        if k not in self._P_inv:
+            rate = self.rate(k)
+            if k > 0:
+                rate = (1 + self.rho[k]) * rate - self.rho[k] * self.rate(k - 1)
+            self._P_inv[k] = np.linalg.inv(self.I - self.implicit * self.h[k] * rate)
+        return self._P_inv[k]
+
+    # ---- step 1: exact w-process statistics at node n (fields at nodes < n)
+    def weight_statistics(self, n: int) -> None:
+        N = self.N
         if n > 0:
-            # w_n = w_{n-1} + dt sum_{k<n} Rh[n-1, k] w_k + b_n
-            rh_row = np.transpose(used.Rh[n - 1, :n], (1, 0, 2)).reshape(N, n * N)
-            Lf[cur, :n * N] = Lf[prev_rows, :n * N] + dt * rh_row @ Lf[:n * N, :n * N]
-        Lf[cur, cur] = I
-        row = Lf[cur, :(n + 1) * N]
-        rw_row = Lf[cur, N:(n + 1) * N]              # Rw[n, m] = L^-1[n, m+1], m < n
-        if Rw is not None and n > 0:
-            Rw[n, :n] = np.transpose(rw_row.reshape(N, n, N), (1, 0, 2))
-        A[n] = row @ Rb[:(n + 1) * N]
-        Cw_diag[n] = row @ covb[:(n + 1) * N, :(n + 1) * N] @ row.T
-        lap("linear")
-        # ---- Gaussian input and the non-Gaussian preactivation
-        u = bprime[:, :n + 1].reshape(S, -1) @ row.T
-        if n > 0 and ig > 0:
-            stacked = np.concatenate([g[:, :n], gdot[:, :n], gstar[:, :n]]).reshape(3 * S, n * N)
-            mem = dt * ig * (stacked @ rw_row.T).reshape(3, S, N)
+            self.one_time.advance(n, np.concatenate([self.drift[n][:, None], np.zeros((N, N))], axis=1))
+        block = self.one_time.history[n * N:(n + 1) * N]
+        self.A[n] = block[:, 0]
+        if self.exact_rows:
+            self._exact_row(n)
+
+    def _exact_row(self, n: int) -> None:
+        """Row n of L^-1 (all columns), Cw(t_n, t_n) = row Cov(b) row^T and G[n, :n]."""
+        N, Lw = self.N, self.weight_response
+        cur = slice(n * N, (n + 1) * N)
+        if n == 0:
+            Lw[cur, cur] = self.I
         else:
-            mem = np.zeros((3, S, N))
-        h = u + mem[0]
-        hdot = v[:, n] + mem[1]
-        hsdot = mem[2]
-        dph_h, dph_u = 1 + eps * h, 1 + eps * u
-        delta_h = hstar ** 2 / 2 - alpha / N * np.sum(h + eps / 2 * h ** 2, axis=1)
-        delta_u = hstar ** 2 / 2 - alpha / N * np.sum(u + eps / 2 * u ** 2, axis=1)
+            k = n - 1
+            Rh = self.inputs.Rh
+            lo = self.band[k]
+            previous = Lw[k * N:n * N, :n * N]
+            memory = -rate_memory_part(Rh, k, lo) @ previous            # E_k = sum Rh[k, m] (w_m - w_k)
+            if k > lo and self.p.inv_gamma > 0:
+                memory[:, :k * N] += (np.transpose(Rh[k, lo:k], (1, 0, 2)).reshape(N, (k - lo) * N)
+                                      @ Lw[lo * N:k * N, :k * N])
+            rhs = self.Q(k) @ previous + self.c_now[k] * memory + self.c_prev[k] * self.memory_rows[:, :n * N]
+            self.memory_rows[:, :n * N] = memory
+            Lw[cur, :n * N] = self.P_inv(k) @ rhs
+            Lw[cur, cur] = self.P_inv(k)
+        row = Lw[cur, :(n + 1) * N]
+        self.Cw_diag[n] = row @ self.source_cov[:(n + 1) * N, :(n + 1) * N] @ row.T
+        if self.G is not None and n > 0:
+            blocks = Lw[cur, N:(n + 1) * N].reshape(N, n, N)
+            G = blocks * self.c_now[:n][None, :, None]
+            G[:, :n - 1] += blocks[:, 1:] * self.c_prev[1:n][None, :, None]
+            self.G[n, :n] = np.transpose(G, (1, 0, 2))
 
-        def jg(x):   # Jg(h) x for each sample
-            return eps * delta_h[:, None] * x - alpha / N * dph_h * np.sum(dph_h * x, axis=1, keepdims=True)
+    # ---- step 2: Gaussian input and the non-Gaussian preactivation paths at node n
+    def sample_paths(self, n: int) -> None:
+        p, N, S = self.p, self.N, self.S
+        cur = slice(n * N, (n + 1) * N)
+        if n > 0:
+            block = self.per_sample.advance(n, self.source_next)
+        else:
+            block = self.per_sample.history[:N]
+        u = block[:, :S]
+        memory = block[:, S:].reshape(N, 3, S).transpose(1, 0, 2)      # m, m_probe, m_star: (3, N, S)
+        if not self.exact_rows:
+            # Cw(t_n, t_n) from the recursion: w_n = X w_0 + d beta + sum_j G[n, j] xi_j, and the
+            # xi part G Cg G^T = <m m^T> exactly, since Cg is the sample second moment of g
+            X = self.one_time.history[cur, 1:]
+            XA0 = X @ p.A0
+            d = self.A[n] - XA0
+            self.Cw_diag[n] = (X @ p.C0 @ X.T + np.outer(XA0, d) + np.outer(d, XA0) + np.outer(d, d)
+                               + p.inv_gamma * (memory[0] @ memory[0].T) / S)
+            self.Cw_diag[n] = 0.5 * (self.Cw_diag[n] + self.Cw_diag[n].T)
+        ig = p.inv_gamma
+        h = u + ig * memory[0]
+        alpha, eps = p.alpha, p.eps
+        self.dphi_h, self.dphi_u = 1 + eps * h, 1 + eps * u
+        self.delta_h = self.hstar ** 2 / 2 - alpha / N * np.sum(h + eps / 2 * h ** 2, axis=0)
+        self.delta_u = self.hstar ** 2 / 2 - alpha / N * np.sum(u + eps / 2 * u ** 2, axis=0)
+        self.h_probe = self.noise.v[cur] + ig * memory[1]
+        g, g_probe, g_star = self.paths[:, cur]
+        g[:] = self.dphi_h * self.delta_h
+        g_probe[:] = self.jacobian_times(self.h_probe)
+        g_star[:] = self.dphi_h * self.hstar + self.jacobian_times(ig * memory[2])
+        self.gap_sum[n] = float(np.sum(memory[0] * g)) / S
 
-        g[:, n] = dph_h * delta_h[:, None]
-        gdot[:, n] = jg(hdot)
-        gstar[:, n] = dph_h * hstar[:, None] + jg(hsdot)
-        lap("sampling")
-        # ---- estimates at step n
-        est.Cg[n, :n + 1] = _outer_mean(g[:, n], g[:, :n + 1])
+    def jacobian_times(self, x: np.ndarray) -> np.ndarray:
+        """Jg(h_n) x per sample (x: (N, S)): eps Delta x - (alpha/N) phi'(h) (phi'(h) . x)."""
+        p, dphi = self.p, self.dphi_h
+        return p.eps * self.delta_h * x - p.alpha / self.N * dphi * np.sum(dphi * x, axis=0)
+
+    # ---- step 3: estimates at node n
+    def estimate_fields(self, n: int) -> None:
+        from theory.generated import committee as th
+
+        p, N, S, I, est = self.p, self.N, self.S, self.I, self.estimates
+        alpha, eps = p.alpha, p.eps
+        A, C = self.A[n], self.Cw_diag[n]
+        cur = slice(n * N, (n + 1) * N)
+        g_hist = self.paths[0]
+        g = g_hist[cur]
+        est.Cg[n, :n + 1] = _history_mean(g, g_hist[:(n + 1) * N])
         est.Cg[:n + 1, n] = np.transpose(est.Cg[n, :n + 1], (0, 2, 1))
-        dev_local = (eps * (delta_h - delta_u)[:, None, None] * I
-                     - alpha / N * (dph_h[:, :, None] * dph_h[:, None, :] - dph_u[:, :, None] * dph_u[:, None, :]))
-        est.Rh[n, n] = th.response_h(A[n], Cw_diag[n], alpha, eps) + dev_local.mean(0)
-        dev_star = gstar[:, n] - dph_u * hstar[:, None]
-        est.Rhs[n] = th.response_hstar(A[n], Cw_diag[n], alpha, eps) + dev_star.mean(0)
-        dev_loss = delta_h ** 2 - delta_u ** 2
-        train[n] = th.test_loss(A[n], Cw_diag[n], alpha, eps) + dev_loss.mean()
-        train_se[n] = dev_loss.std() / np.sqrt(S)
-        se_acc["Rhs"].append(dev_star.std(0) / np.sqrt(S))
-        se_acc["Rh"].append(dev_local.std(0).ravel() / np.sqrt(S))
+        dphi_h, dphi_u = self.dphi_h, self.dphi_u
+        dev_local = (eps * (self.delta_h - self.delta_u) * I[:, :, None]
+                     - alpha / N * (dphi_h[:, None] * dphi_h[None, :] - dphi_u[:, None] * dphi_u[None, :]))
+        est.Rh[n, n] = th.response_h(A, C, alpha, eps) + dev_local.mean(-1)
+        dev_star = self.paths[2, cur] - dphi_u * self.hstar
+        est.Rhs[n] = th.response_hstar(A, C, alpha, eps) + dev_star.mean(-1)
+        dev_loss = self.delta_h ** 2 - self.delta_u ** 2
+        self.train[n] = th.test_loss(A, C, alpha, eps) + dev_loss.mean()
+        self.train_se[n] = dev_loss.std() / np.sqrt(S)
+        self.se["Rhs"].append(dev_star.std(-1) / np.sqrt(S))
+        self.se["Rh"].append(dev_local.std(-1).ravel() / np.sqrt(S))
+        self.se["Cg"].append((g[:, None] * g[None, :]).std(-1).ravel() / np.sqrt(S))
+        ig = p.inv_gamma
+        lo = self.band[n]
+        if self.estimator == "probe":
+            if n > lo and ig > 0:
+                v = self.noise.v
+                memory_tangent = self.jacobian_times(self.h_probe - v[cur])
+                est.Rh[n, lo:n] = _history_mean(memory_tangent, v[lo * N:n * N])
+                self.se["Rh"].append(np.abs(memory_tangent).std(-1) * self.probe_scale / np.sqrt(S))
+            return
+        # jacobian: dh_n/du_m = I delta_nm + (1/gamma) sum_{j<n} G[n, j] JG_j
+        T = self.T
+        Jn = np.zeros((S, N, T + 1, N))
         if n > 0 and ig > 0:
-            if estimator == "probe":
-                contrib = jg(hdot - v[:, n])
-                est.Rh[n, :n] = _outer_mean(contrib, v[:, :n])
-                se_acc["Rh"].append((np.abs(contrib).std(0)[:, None] * np.abs(v[:, :n]).std(0).mean()).ravel()
-                                    / np.sqrt(S))
-            else:
-                # J_n = dh_n/du_m = I delta_nm + (dt/gamma) sum_{k<n} Rw[n,k] JG_k
-                Jn = dt * ig * np.einsum("kac,skcmb->samb", Rw[n, :n], JG[:, :n])
-                Jn[:, :, n, :] += I
-                JG[:, n] = np.einsum("sac,scmb->samb",
-                                     eps * delta_h[:, None, None] * I - alpha / N * dph_h[:, :, None] * dph_h[:, None, :],
-                                     Jn)
-                est.Rh[n, :n] = np.transpose(JG[:, n, :, :n].mean(0), (1, 0, 2))
-        elif estimator == "jacobian":
-            Jn = np.zeros((S, N, T + 1, N))
-            Jn[:, :, n, :] = I
-            JG[:, n] = np.einsum("sac,scmb->samb",
-                                 eps * delta_h[:, None, None] * I - alpha / N * dph_h[:, :, None] * dph_h[:, None, :], Jn)
-        se_acc["Cg"].append((g[:, n, :, None] * g[:, n, None, :]).std(0).ravel() / np.sqrt(S))
-        lap("responses")
-        if not (np.isfinite(train[n]) and np.all(np.isfinite(A[n])) and np.all(np.isfinite(est.Rh[n]))):
-            diverged = n
-            break
-        if n == T:
-            break
-        # ---- extend Cov(b), <b beta> and the Gaussian source b' to step n + 1
-        sl = slice((n + 1) * N, (n + 2) * N)
-        Rb[sl] = dt * used.Rhs[n]
-        drhs = dt * used.Rhs[:n + 1].reshape(-1)
-        covb[sl, N:(n + 2) * N] = np.outer(dt * used.Rhs[n], drhs)
-        covb[sl, :N] = np.outer(dt * used.Rhs[n], p.A0)
+            Jn = ig * np.einsum("kac,skcmb->samb", self.G[n, :n], self.JG[:, :n])
+        Jn[:, :, n, :] += I
+        Jg = eps * self.delta_h[:, None, None] * I - alpha / N * dphi_h.T[:, :, None] * dphi_h.T[:, None, :]
+        self.JG[:, n] = np.einsum("sac,scmb->samb", Jg, Jn)
+        if n > lo and ig > 0:
+            est.Rh[n, lo:n] = np.transpose(self.JG[:, n, :, lo:n].mean(0), (1, 0, 2))
+
+    def finite(self, n: int) -> bool:
+        return bool(np.isfinite(self.train[n]) and np.all(np.isfinite(self.A[n]))
+                    and np.all(np.isfinite(self.estimates.Rh[n])))
+
+    # ---- step 4: the source b_{n+1}: its mean part, its samples (and its covariance, if exact)
+    def extend_source(self, n: int) -> None:
+        p, N, S, I = self.p, self.N, self.S, self.I
+        x = self.inputs
+        c_now, c_prev = self.c_now[n], self.c_prev[n]
+        drift = c_now * x.Rhs[n] + (c_prev * x.Rhs[n - 1] if n > 0 else 0.0)     # <b_{n+1} beta>
+        self.drift[n + 1] = drift
+        ig = p.inv_gamma
         if ig > 0:
-            cg_row = np.transpose(used.Cg[n, :n + 1], (1, 0, 2)).reshape(N, (n + 1) * N)
-            covb[sl, N:(n + 2) * N] += dt ** 2 * ig * cg_row
-            # causal Cholesky of Cg: new block row
-            prev = slice(0, n * N)
+            # causal Cholesky factor of Cg: new block row, and the sampled source eta_n
+            Cg_row = np.transpose(x.Cg[n, :n + 1], (1, 0, 2)).reshape(N, (n + 1) * N)
+            Lc = self.noise_factor
             Lrow = np.zeros((N, (n + 1) * N))
             if n > 0:
-                Lrow[:, :n * N] = _forward_solve(Lc[prev, prev], cg_row[:, :n * N])
-            nugget = NUGGET * max(float(np.trace(used.Cg[0, 0])) / N, float(np.trace(used.Cg[n, n])) / N)
-            D = used.Cg[n, n] + nugget * I - Lrow[:, :n * N] @ Lrow[:, :n * N].T
-            Lrow[:, n * N:] = _cholesky_psd(D, f"C^g conditional covariance at step {n}",
-                                            scale=float(np.trace(used.Cg[n, n])) / N)
+                Lrow[:, :n * N] = _forward_solve(Lc[:n * N, :n * N], Cg_row[:, :n * N])
+            nugget = NUGGET * max(float(np.trace(x.Cg[0, 0])) / N, float(np.trace(x.Cg[n, n])) / N)
+            conditional = x.Cg[n, n] + nugget * I - Lrow[:, :n * N] @ Lrow[:, :n * N].T
+            Lrow[:, n * N:] = _cholesky_psd(conditional, f"C^g conditional covariance at node {n}",
+                                            scale=float(np.trace(x.Cg[n, n])) / N)
             Lc[n * N:(n + 1) * N, :(n + 1) * N] = Lrow
-            eta = noise.zeta[:, :n + 1].reshape(S, -1) @ Lrow.T * np.sqrt(ig)
+            eta = Lrow @ self.noise.zeta[:(n + 1) * N] * np.sqrt(ig)
         else:
-            eta = 0.0
-        covb[N:(n + 2) * N, sl] = covb[sl, N:(n + 2) * N].T
-        covb[:N, sl] = covb[sl, :N].T
-        bprime[:, n + 1] = dt * (eta + used.Rhs[n][None, :] * hstar[:, None])
-        lap("linear")
+            eta = np.zeros((N, S))
+        source = self.source_next
+        source[:, :S] = c_now * (eta + x.Rhs[n][:, None] * self.hstar)
+        source[:, S:] = c_now * self.paths[:, n * N:(n + 1) * N].transpose(1, 0, 2).reshape(N, 3 * S)
+        if n > 0:
+            source[:, :S] += c_prev * (self.eta_prev + x.Rhs[n - 1][:, None] * self.hstar)
+            source[:, S:] += c_prev * self.paths[:, (n - 1) * N:n * N].transpose(1, 0, 2).reshape(N, 3 * S)
+        self.eta_prev = eta
+        if self.exact_rows:
+            self._extend_source_covariance(n, drift)
 
-    noise_level = {k: float(np.sqrt(np.mean(np.concatenate(v_) ** 2))) if v_ else 0.0
-                   for k, v_ in se_acc.items()}
-    Linv = np.transpose(Lf.reshape(T + 1, N, T + 1, N), (0, 2, 1, 3))
-    steps = last if diverged is None else diverged - 1
-    return SweepResult(est, A, Cw_diag, Linv, train, train_se, noise_level, steps, clock, diverged)
+    def _extend_source_covariance(self, n: int, drift: np.ndarray) -> None:
+        """Row n + 1 of Cov(b) and <b beta> (b_m = c_now[m-1] (xi_{m-1} + Rhs beta) + c_prev[m-1] (...))."""
+        p, N, x = self.p, self.N, self.inputs
+        new = slice((n + 1) * N, (n + 2) * N)
+        width = (n + 2) * N
+        self.source_beta[new] = drift
+        cov = self.source_cov
+        cov[new, :N] = np.outer(drift, p.A0)
+        cov[new, N:width] = np.outer(drift, self.source_beta[N:width])
+        ig = p.inv_gamma
+        if ig > 0:
+            mixed = self.c_now[n] * np.transpose(x.Cg[n, :n + 1], (1, 0, 2)).reshape(N, (n + 1) * N)
+            if n > 0:
+                mixed = mixed + self.c_prev[n] * np.transpose(x.Cg[n - 1, :n + 1], (1, 0, 2)).reshape(N, (n + 1) * N)
+            mixed = mixed.reshape(N, n + 1, N)                     # sum_a c_a Cg[a, l], l = 0..n
+            m = np.arange(n + 1)                                   # b_{m+1} for m = 0..n
+            xi_cov = mixed * self.c_now[m][None, :, None]
+            xi_cov[:, 1:] += mixed[:, :-1] * self.c_prev[m[1:]][None, :, None]
+            cov[new, N:width] += ig * xi_cov.reshape(N, (n + 1) * N)
+        cov[N:width, new] = cov[new, N:width].T
+        cov[:N, new] = cov[new, :N].T
+
+    def result(self, last: int) -> SweepResult:
+        noise_level = {k: float(np.sqrt(np.mean(np.concatenate(v) ** 2))) if v else 0.0
+                       for k, v in self.se.items()}
+        steps = last if self.diverged is None else self.diverged - 1
+        return SweepResult(self.estimates, self.A, self.Cw_diag, self.train, self.train_se,
+                           noise_level, steps, self.seconds, self.diverged, self.p.grid, self.gap_sum)
 
 
-def _outer_mean(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """mean_s a[s, :] b[s, m, :]^T as an (m, N, N) array, through one matrix product."""
-    S, M, N = b.shape
-    return np.transpose((a.T @ b.reshape(S, M * N)).reshape(a.shape[1], M, N), (1, 0, 2)) / S
+def rate_memory_part(Rh: np.ndarray, k: int, lo: int = 0) -> np.ndarray:
+    """sum_{lo<=m<k} Rh[k, m]: the memory's total weight at node k (N, N)."""
+    return Rh[k, lo:k].sum(axis=0)
+
+
+def total_rate(Rh: np.ndarray, k: int, lo: int = 0) -> np.ndarray:
+    """Loc_k + sum_{lo<=m<k} Rh[k, m]: the rate of w at node k if w were constant over its
+    memory; the part of the w-process the ``imex2`` scheme treats implicitly."""
+    return Rh[k, k] + rate_memory_part(Rh, k, lo)
+
+
+def _history_mean(a: np.ndarray, history: np.ndarray) -> np.ndarray:
+    """mean_s a[:, s] history[m N + :, s]^T as an (m, N, N) array (a: (N, S); history: (m N, S)),
+    through one matrix product."""
+    N, S = a.shape
+    M = history.shape[0] // N
+    # history @ a.T streams the long history once (a @ history.T is far slower in OpenBLAS)
+    return np.transpose((history @ a.T).reshape(M, N, N), (0, 2, 1)) / S
 
 
 def _forward_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:

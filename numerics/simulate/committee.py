@@ -62,6 +62,8 @@ class CommitteeConfig:
     eps: float | tuple = 0.05
     t_max: float = 400.0
     dt: float = 0.1
+    dt_late: float | None = None
+    t_late: float = 0.0
     gamma: float | None = None
     P: int | None = None
     A0: tuple | None = None
@@ -127,6 +129,10 @@ def check_config(cfg: CommitteeConfig) -> CommitteeConfig:
     if cfg.gamma is not None and round(cfg.gamma * cfg.D) < 1:
         raise InputError("gamma", f"gamma * D = {cfg.gamma * cfg.D:g} gives no training point")
     validate.time_grid(cfg.dt, cfg.t_max)
+    if cfg.dt_late is not None:
+        validate.positive("dt_late", cfg.dt_late)
+        if not 0 <= cfg.t_late <= cfg.t_max:
+            raise InputError("t_late", f"must lie in [0, t_max = {cfg.t_max:g}], got {cfg.t_late!r}")
     validate.positive_int("seeds", cfg.seeds)
     validate.non_negative_int("seed0", cfg.seed0)
     validate.positive_int("records", cfg.records)
@@ -194,6 +200,26 @@ def record_steps(t_max: float, dt: float, records: int) -> np.ndarray:
         return np.array([0, n_total])
     steps = np.round(np.geomspace(1, n_total, records - 1)).astype(np.int64)
     return np.unique(np.concatenate([[0], steps, [n_total]]))
+
+
+def step_times(cfg: CommitteeConfig) -> np.ndarray:
+    """Times of the Euler steps: n dt, or, with ``dt_late``, steps of dt up to ``t_late`` and of
+    ``dt_late`` after it (longer steps where the dynamics are slow; the experiments that use them
+    measure the error against the uniform step)."""
+    if cfg.dt_late is None:
+        return np.arange(max(1, int(round(cfg.t_max / cfg.dt))) + 1) * cfg.dt
+    early = np.arange(int(round(cfg.t_late / cfg.dt)) + 1) * cfg.dt
+    late = early[-1] + np.arange(1, max(1, int(round((cfg.t_max - early[-1]) / cfg.dt_late))) + 1) * cfg.dt_late
+    return np.concatenate([early, late])
+
+
+def record_steps_in_time(times: np.ndarray, records: int) -> np.ndarray:
+    """Step indices nearest to 0 and ``records - 1`` log-spaced times up to the last."""
+    if records <= 2:
+        return np.array([0, len(times) - 1])
+    targets = np.geomspace(times[1], times[-1], records - 1)
+    steps = np.clip(np.searchsorted(times, targets), 0, len(times) - 1)
+    return np.unique(np.concatenate([[0], steps, [len(times) - 1]]))
 
 
 def default_chunk(D: int, P: int, rows: int = 1) -> int:
@@ -298,7 +324,9 @@ def _simulate(cfg: CommitteeConfig, progress: bool | None):
                                   dtype=dtype)
         yh = data.target_values(Xh, beta)
 
-    steps = record_steps(cfg.t_max, cfg.dt, cfg.records)
+    times = step_times(cfg)
+    steps = (record_steps(cfg.t_max, cfg.dt, cfg.records) if cfg.dt_late is None
+             else record_steps_in_time(times, cfg.records))
     n_total = int(steps[-1])
     rec = _Records(steps)
     is_record = np.zeros(n_total + 1, dtype=bool)
@@ -335,26 +363,26 @@ def _simulate(cfg: CommitteeConfig, progress: bool | None):
                     rec.held.append(lh.T.cpu().numpy())
             if last:
                 break
-            W.add_(dW, alpha=step_size)
+            W.add_(dW, alpha=float(times[n + 1] - times[n]) if cfg.dt_late is not None else step_size)
             bar.update(1)
-    return _dataset(cfg, rec, alpha_np, eps_np, status)
+    return _dataset(cfg, rec, alpha_np, eps_np, status, times)
 
 
 def _divergence_status(bad, loss, n, cfg, seeds, alpha_np, eps_np) -> str:
     s, k = (int(v) for v in bad.nonzero()[0])
     value = float(loss[s, k])
     why = "non-finite" if not math.isfinite(value) else f"{value:.3g} > max_loss = {cfg.max_loss:g}"
-    return (f"diverged: train loss {why} at t = {n * cfg.dt:g} (Euler step {n}; seed {seeds[s]}, "
+    return (f"diverged: train loss {why} at t = {step_times(cfg)[n]:g} (Euler step {n}; seed {seeds[s]}, "
             f"alpha = {alpha_np[k]:g}, eps = {eps_np[k]:g}); records before this time are saved")
 
 
-def _dataset(cfg: CommitteeConfig, rec: _Records, alpha_np, eps_np, status: str):
+def _dataset(cfg: CommitteeConfig, rec: _Records, alpha_np, eps_np, status: str, times: np.ndarray):
     """The labelled dataset of DESIGN.md section 6 from the records."""
     import xarray as xr
 
     T = len(rec.train)
     K, S, N = alpha_np.size, cfg.seeds, cfg.N
-    t = rec.steps[:T] * cfg.dt
+    t = times[rec.steps[:T]]
     train = np.stack(rec.train, axis=-1) if T else np.zeros((K, S, 0))        # (K, S, T)
     A = np.stack(rec.A, axis=2) if T else np.zeros((K, S, 0, N))              # (K, S, T, N)
     C = np.stack(rec.C, axis=2) if T else np.zeros((K, S, 0, N, N))           # (K, S, T, N, N)
