@@ -194,6 +194,11 @@ def _add_dmft(sub) -> None:
                    help="independent solves averaged; their spread is the Monte-Carlo error")
     p.add_argument("--no-error-estimate", action="store_true",
                    help="skip the step-halving solve that estimates the discretisation error")
+    p.add_argument("--source", default=None, choices=["empirical", "cholesky"],
+                   help="how the Gaussian source of the weights is sampled (default: empirical for a march, "
+                   "cholesky for --method iterate)")
+    p.add_argument("--precision", default="float32", choices=["float32", "float64"],
+                   help="storage of the per-sample histories")
     p.add_argument("--two-time-points", type=int, default=201,
                    help="march: store the two-time functions on about this many grid nodes")
     p.add_argument("--memory", type=float, default=float("inf"),

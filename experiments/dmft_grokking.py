@@ -89,18 +89,8 @@ def _dmft(c: GrokkingConfig, alpha: float, gamma: float, t_max: float):
 
     samples = c.samples if np.isfinite(gamma) else 32     # the online limit has no sampling error
     cfg = solver.DMFTConfig(A0=tuple(c.A0), alpha=alpha, eps=c.eps, gamma=gamma, t_max=t_max,
-                            samples=samples, h_max=_shared_h_max(c, alpha, gamma))
+                            samples=samples)
     return solver.solve(cfg)
-
-
-def _shared_h_max(c: GrokkingConfig, alpha: float, gamma: float) -> float:
-    """The gamma runs share one grid (the step limit of the smallest gamma); the alpha runs have
-    their own."""
-    from numerics.dmft.solver import default_h_max
-
-    if alpha == c.alpha and gamma in c.gammas:
-        return min(default_h_max(c.alpha, g) for g in c.gammas)
-    return default_h_max(alpha, gamma)
 
 
 def _simulate(c: GrokkingConfig, alpha: float, gamma: float, t_max: float, *, uniform: bool = False):
@@ -127,17 +117,24 @@ def run(c: GrokkingConfig):
 
     from theory.generated import committee as th
 
+    from concurrent.futures import ProcessPoolExecutor
+
     t_out = np.concatenate([[0.0], np.geomspace(0.05, c.t_max, c.output_points - 1)])
-    runs = {}                                  # (kind, value) -> (solution, simulation or None)
-    for g in c.gammas:
-        sim = None if not np.isfinite(g) or g == c.alpha_gamma else _simulate(c, c.alpha, g, c.t_max)
-        runs["gamma", g] = [_dmft(c, c.alpha, g, c.t_max), sim]
-    for a in c.alphas:
-        tm = _alpha_t_max(c, a)
-        sol = runs["gamma", c.alpha_gamma][0] if a == c.alpha else _dmft(c, a, c.alpha_gamma, tm)
-        runs["alpha", a] = [sol, _simulate(c, a, c.alpha_gamma, tm)]
-    runs["gamma", c.alpha_gamma][1] = runs["alpha", c.alpha][1]
-    check = _simulate(c, c.alpha, c.alpha_gamma, c.step_check_t_max, uniform=True)
+    # the simulations run in a second process while this one solves the DMFT
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        sims = {("gamma", g): pool.submit(_simulate, c, c.alpha, g, c.t_max)
+                for g in c.gammas if np.isfinite(g) and g != c.alpha_gamma}
+        sims.update({("alpha", a): pool.submit(_simulate, c, a, c.alpha_gamma, _alpha_t_max(c, a))
+                     for a in c.alphas})
+        check_future = pool.submit(_simulate, c, c.alpha, c.alpha_gamma, c.step_check_t_max, uniform=True)
+        solutions = {("gamma", g): _dmft(c, c.alpha, g, c.t_max) for g in c.gammas}
+        for a in c.alphas:
+            solutions["alpha", a] = (solutions["gamma", c.alpha_gamma] if a == c.alpha
+                                     else _dmft(c, a, c.alpha_gamma, _alpha_t_max(c, a)))
+        sims = {key: future.result() for key, future in sims.items()}
+        check = check_future.result()
+    sims["gamma", c.alpha_gamma] = sims["alpha", c.alpha]
+    runs = {key: (sol, sims.get(key)) for key, sol in solutions.items()}
 
     data, z_all = {}, []
     for kind, values in (("gamma", c.gammas), ("alpha", c.alphas)):

@@ -31,13 +31,30 @@ def test_uniform_euler_reproduces_the_first_milestone_solver():
     """The euler scheme on a uniform grid is the first-order solver of the first milestone: the
     numbers are that solver's output (commit e65605b) for the same random numbers."""
     p = problem(Grid(np.arange(17) * 0.5, "euler"))
-    res = sw.sweep(p, sw.Noise.draw(300, p, 3))
+    res = sw.sweep(p, sw.Noise.draw(300, p, 3), source="cholesky")
     np.testing.assert_allclose(res.A[-1], [0.04686199971111697, -0.05171237282802296], rtol=1e-11)
     np.testing.assert_allclose(res.train_loss[-1], 0.5271520671784822, rtol=1e-11)
     np.testing.assert_allclose(res.Cw_diag[-1], [[1.6276950426988115, 0.19026145871089584],
                                                  [0.1902614587108957, 1.683934677234293]], rtol=1e-11)
     np.testing.assert_allclose(res.fields.Rh[10, 4], [[0.00432402006983795, 0.00106951861165637],
                                                       [0.00450251636574934, 0.0010689579223689]], rtol=1e-9)
+
+
+def test_sources_and_precisions_agree_within_monte_carlo_error():
+    """The empirical source (the march's default) against the Cholesky source, and float32 against
+    float64 histories: A(t_max) and the train loss of independent solves agree within 5 standard
+    errors of their difference (gamma = 4, a non-uniform grid to t = 30)."""
+    grid = make_grid(30.0, 0.05, growth=0.1, h_max=0.8)
+    out = {}
+    for key, source, precision in (("empirical", "empirical", "float64"), ("cholesky", "cholesky", "float64"),
+                                   ("float32", "empirical", "float32")):
+        p = sw.Problem(np.eye(2), np.array(A0), 0.5, 0.05, 4.0, grid, math.inf, precision)
+        out[key] = np.array([np.concatenate([r.A[-1], [r.train_loss[-1]]]) for r in
+                             (sw.sweep(p, sw.Noise.draw(1000, p, seed), source=source) for seed in range(8))])
+    for key in ("cholesky", "float32"):
+        a, b = out["empirical"], out[key]
+        se = np.sqrt(a.var(0, ddof=1) / len(a) + b.var(0, ddof=1) / len(b))
+        assert np.all(np.abs(a.mean(0) - b.mean(0)) < Z * se), (key, a.mean(0), b.mean(0), se)
 
 
 def test_grid_grows_from_dt_to_h_max_with_an_even_number_of_steps():
@@ -54,7 +71,7 @@ def test_grid_grows_from_dt_to_h_max_with_an_even_number_of_steps():
 def test_march_is_the_fixed_point_of_the_iteration_map(scheme, estimator):
     p = problem(make_grid(4.0, 0.25, growth=0.2, h_max=0.6, scheme=scheme), gamma=8.0)
     noise = sw.Noise.draw(400, p, 0)
-    x = sw.sweep(p, noise, estimator=estimator)
+    x = sw.sweep(p, noise, estimator=estimator, source="cholesky")
     Fx = sw.sweep(p, noise, frozen=x.fields, estimator=estimator)
     assert solver.residual(Fx.fields, x.fields, Fx.noise) < 1e-9
     np.testing.assert_allclose(Fx.A, x.A, rtol=1e-12, atol=1e-15)
@@ -185,7 +202,7 @@ def test_finite_gamma_discretisation_converges_at_the_scheme_order(scheme, train
         nz = noise
         for _ in range(level):
             nz = nz.every_other()
-        res = sw.sweep(p, nz)
+        res = sw.sweep(p, nz, source="cholesky")
         out.append([res.train_loss[-1], res.Cw_diag[-1, 0, 0]])
     out = np.array(out)
     ratio = np.abs(out[1] - out[0]) / np.abs(out[2] - out[1])
@@ -246,9 +263,9 @@ def test_replica_error_matches_the_spread_of_independent_solves():
 
 
 def test_iteration_converges_to_the_march_and_records_residuals():
-    cfg = small(method="iterate", tol=0.1, replicas=1)
+    cfg = small(method="iterate", tol=0.1, replicas=1, source="cholesky")
     sol = solver.solve(cfg)
-    march = solver.solve(small())
+    march = solver.solve(small(source="cholesky"))
     assert sol.status == "complete"
     assert sol.residuals[-1] < 0.1 and sol.residuals[0] > sol.residuals[-1]
     assert np.all(np.diff(sol.residuals) < 0)

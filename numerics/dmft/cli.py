@@ -30,7 +30,8 @@ def config_from_args(args):
     cfg = DMFTConfig(A0=tuple(map(float, A0)), C0=tuple(tuple(map(float, r)) for r in C0),
                      alpha=args.alpha, eps=args.eps, gamma=gamma, t_max=args.t_max, dt=args.dt,
                      growth=0.0 if args.uniform else args.growth, h_max=args.h_max, scheme=args.scheme,
-                     memory=args.memory, replicas=args.replicas, error_estimate=not args.no_error_estimate,
+                     memory=args.memory, replicas=args.replicas, precision=args.precision,
+                     source=args.source or ("cholesky" if args.method == "iterate" else "empirical"), error_estimate=not args.no_error_estimate,
                      samples=args.samples, seed=args.seed, estimator=args.estimator,
                      method=args.method, damping=args.damping, max_iter=args.max_iter,
                      tol=args.tol, anderson=args.anderson)

@@ -23,6 +23,7 @@ functions.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -59,6 +60,8 @@ class DMFTConfig:
     h_max: float | None = None
     scheme: str = "imex2"
     memory: float = MEMORY
+    precision: str = "float32"
+    source: str = "empirical"
     samples: int = 8000
     replicas: int = REPLICAS
     error_estimate: bool = True
@@ -92,7 +95,7 @@ class DMFTConfig:
     def problem(self) -> sw.Problem:
         C0 = np.eye(self.N) if self.C0 is None else np.asarray(self.C0, dtype=float)
         return sw.Problem(C0, np.asarray(self.A0, dtype=float), self.alpha, self.eps, self.gamma,
-                          self.grid(), self.memory)
+                          self.grid(), self.memory, self.precision)
 
 
 def default_h_max(alpha: float, gamma: float) -> float:
@@ -125,6 +128,15 @@ def check_config(cfg: DMFTConfig) -> DMFTConfig:
     if cfg.h_max is not None:
         v.positive("h-max", cfg.h_max)
     v.positive("memory", cfg.memory, allow_inf=True)
+    if cfg.source not in sw.SOURCES:
+        raise v.InputError("source", f"must be one of {', '.join(sw.SOURCES)}, got {cfg.source!r}")
+    if cfg.method == "iterate" and cfg.source != "cholesky" and not math.isinf(cfg.gamma):
+        raise v.InputError("source", "the iteration evaluates the map at given C^g: use the cholesky source")
+    if cfg.source == "empirical" and cfg.samples // cfg.replicas > sw.MAX_DONORS:
+        raise v.InputError("samples", f"the empirical source allows at most {sw.MAX_DONORS} samples per "
+                           f"replica; use more replicas or the cholesky source")
+    if cfg.precision not in ("float32", "float64"):
+        raise v.InputError("precision", f"must be float32 or float64, got {cfg.precision!r}")
     if cfg.scheme not in SCHEMES:
         raise v.InputError("scheme", f"must be one of {', '.join(SCHEMES)}, got {cfg.scheme!r}")
     v.positive_int("samples", cfg.samples)
@@ -256,13 +268,13 @@ def _march_with_errors(cfg: DMFTConfig) -> Solution:
     fine, coarse = [], []
     for k, seed in enumerate(replica_seeds(cfg)):
         noise = sw.Noise.draw(per, p, seed)
-        fine.append(sw.sweep(p, noise, estimator=cfg.estimator))
+        fine.append(sw.sweep(p, noise, estimator=cfg.estimator, source=cfg.source))
         log.info("replica %d of %d: %s in %.1f s", k + 1, cfg.replicas, grid.describe(),
                  sum(fine[-1].seconds.values()))
         if cfg.error_estimate:
             pc = cfg.problem()
             pc.grid = grid.coarse()
-            coarse.append(sw.sweep(pc, noise.every_other(), estimator=cfg.estimator))
+            coarse.append(sw.sweep(pc, noise.every_other(), estimator=cfg.estimator, source=cfg.source))
     res = _average(fine)
     sol = Solution(cfg, res, [], len(fine) + len(coarse), time.perf_counter() - t0)
     if res.diverged is not None:
@@ -451,5 +463,6 @@ def to_dataset(sol: Solution, two_time_points: int | None = None):
                 "iteration": ("iteration", np.arange(1, len(sol.residuals) + 1),
                               {"long_name": "fixed-point iteration", **one})})
     ds.attrs.update(status=sol.status, map_evaluations=sol.map_evaluations, grid=res.grid.describe(),
+                    phase_seconds=json.dumps({k: round(v, 2) for k, v in res.seconds.items()}),
                     solve_seconds=round(sol.seconds, 3), method=cfg.method, estimator=cfg.estimator)
     return ds

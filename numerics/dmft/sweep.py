@@ -36,9 +36,11 @@ The memory term of the h-process therefore uses the same quadrature as the sourc
 w-process (the DMFT of a training point's own gradient), and the discrete responses
 Rh[n, m] = <d g_n / d u_m> carry the quadrature weights of that rule: the sum
 sum_m Rh[n, m] w_m is the discrete form of int R^h(t, s) w(s) ds including the local part.
-The gradient paths are smooth in time, so Cg is nearly singular; a nugget of NUGGET (1e-6)
-times its mean diagonal keeps the causal factor well defined (a relative change of the noise
-variance of 1e-6, far below the Monte-Carlo error 1/sqrt(S)).
+A march draws eta from the sampled gradient paths themselves (``source="empirical"``, see
+:func:`sweep`); with given fields (``frozen``) it uses the causal Cholesky factor of Cg. The
+gradient paths are smooth in time, so Cg is nearly singular; a nugget of NUGGET (1e-6) times its
+mean diagonal keeps that factor well defined (a relative change of the noise variance of 1e-6,
+far below the Monte-Carlo error 1/sqrt(S)).
 
 Responses (DMFT paper, eqs. 9 and 21):
 
@@ -82,6 +84,7 @@ class Problem:
     gamma: float
     grid: Grid
     memory: float = np.inf       # memory window of R^h (time units); inf keeps the whole history
+    precision: str = "float64"   # storage of the per-sample histories (float32 halves their traffic)
 
     @property
     def N(self) -> int:
@@ -102,33 +105,56 @@ class Problem:
 
 @dataclass
 class Noise:
-    """Common random numbers: base normals for (u_0, h_*) (S, N + 1), and for the source eta and
-    the probes, stored time-major ((T + 1) N, S), row n N + i for node n and unit i, so that every
-    sum over the history of a node is one product with a contiguous block of rows."""
+    """Common random numbers: base normals for (u_0, h_*) (S, N + 1); for the source eta and the
+    probes, stored time-major ((T + 1) N, S), row n N + i for node n and unit i, so that every
+    sum over the history of a node is one product with a contiguous block of rows; and the donor
+    weights (S, S) of the empirical source (see :func:`sweep`)."""
 
     z0: np.ndarray
     zeta: np.ndarray
     v: np.ndarray
+    donor_seed: int = 0
+    _donors: np.ndarray | None = field(default=None, repr=False)
 
     @staticmethod
     def draw(S: int, problem: Problem, seed: int) -> "Noise":
         rng = np.random.default_rng(seed)
         N, T = problem.N, problem.T
+        dtype = np.dtype(problem.precision)
         z0 = rng.standard_normal((S, N + 1))
         time_major = lambda x: np.ascontiguousarray(np.transpose(x, (1, 2, 0)).reshape((T + 1) * N, S))  # noqa: E731
         zeta = time_major(rng.standard_normal((S, T + 1, N)))
-        return Noise(z0, zeta, time_major(rng.standard_normal((S, T + 1, N))))
+        v = time_major(rng.standard_normal((S, T + 1, N))).astype(dtype, copy=False)
+        return Noise(z0, zeta, v, int(rng.integers(2 ** 62)))
 
     @property
     def S(self) -> int:
         return self.z0.shape[0]
+
+    @property
+    def donors(self) -> np.ndarray:
+        """Donor weights (S, S) of the empirical source: N(0, 1/(S-1)), zero diagonal (no sample is
+        driven by its own gradient); drawn when first needed."""
+        if self._donors is None:
+            S = self.S
+            if S > MAX_DONORS:
+                raise ValueError(f"the empirical source holds S^2 weights; use at most {MAX_DONORS} samples "
+                                 f"per replica (got {S}) or the cholesky source")
+            Z = np.random.default_rng(self.donor_seed).standard_normal((S, S))
+            np.fill_diagonal(Z, 0.0)
+            self._donors = (Z / np.sqrt(max(S - 1, 1))).astype(self.v.dtype, copy=False)
+        return self._donors
 
     def every_other(self) -> "Noise":
         """The same random numbers at the nodes of the coarse grid (common random numbers for the
         step-halving partner)."""
         S, N = self.S, self.z0.shape[1] - 1
         pick = lambda x: np.ascontiguousarray(x.reshape(-1, N, S)[::2].reshape(-1, S))  # noqa: E731
-        return Noise(self.z0, pick(self.zeta), pick(self.v))
+        return Noise(self.z0, pick(self.zeta), pick(self.v), self.donor_seed, self._donors)
+
+
+MAX_DONORS = 20000
+SOURCES = ("empirical", "cholesky")
 
 
 @dataclass
@@ -196,15 +222,25 @@ def _cholesky_psd(M: np.ndarray, what: str, scale: float | None = None) -> np.nd
 
 @np.errstate(over="ignore", invalid="ignore")   # divergence is detected and reported instead
 def sweep(problem: Problem, noise: Noise, *, frozen: Fields | None = None, estimator: str = "probe",
-          until: int | None = None) -> SweepResult:
+          until: int | None = None, source: str | None = None) -> SweepResult:
     """One causal sweep (see the module docstring).
 
     ``frozen``: evaluate the fixed-point map F(frozen) instead of marching.
     ``until``: stop after this node (default T).
+    ``source``: how the Gaussian source eta ~ N(0, Cg / gamma) of the per-sample input is drawn.
+    ``empirical`` (the default of a march): eta^s_n = gamma^-1/2 sum_{s' != s} Z[s, s'] g^{s'}_n
+    with fixed N(0, 1/(S-1)) donor weights Z, exactly Gaussian given the paths, with the samples'
+    second moment of g as its covariance at every pair of times, at a cost O(S^2 N) per node;
+    ``cholesky`` (the default when ``frozen``, where the covariance is an input): the causal block
+    Cholesky factor of Cg, extended one node at a time, O((n N)^2) per node.
     """
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    source = source or ("cholesky" if frozen is not None else "empirical")
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
     state = _SweepState(problem, noise, frozen, estimator)
+    state.source = source
     last = problem.T if until is None else until
     for n in range(last + 1):
         state.weight_statistics(n)
@@ -235,10 +271,10 @@ class _WeightRecursion:
     the per-sample memories m = sum_j G[n, j] g_j) obeys it with its own source. Histories are
     time-major ((T + 1) N, K)."""
 
-    def __init__(self, state: "_SweepState", K: int):
+    def __init__(self, state: "_SweepState", K: int, dtype=np.float64):
         self.s = state
         N, T = state.N, state.T
-        self.history = np.zeros(((T + 1) * N, K))
+        self.history = np.zeros(((T + 1) * N, K), dtype=dtype)
         self.explicit_prev = np.zeros((N, K))       # E_{k-1} of the previous step
 
     def advance(self, n: int, source: np.ndarray | float) -> np.ndarray:
@@ -250,7 +286,8 @@ class _WeightRecursion:
         x_k = H[k * N:n * N]
         explicit = -rate_memory_part(Rh, k, lo) @ x_k
         if k > lo and s.p.inv_gamma > 0:                 # the memory of R^h vanishes at gamma = inf
-            explicit += np.transpose(Rh[k, lo:k], (1, 0, 2)).reshape(N, (k - lo) * N) @ H[lo * N:k * N]
+            row = np.transpose(Rh[k, lo:k], (1, 0, 2)).reshape(N, (k - lo) * N).astype(H.dtype)
+            explicit += row @ H[lo * N:k * N]
         rhs = s.Q(k) @ x_k + s.c_now[k] * explicit + s.c_prev[k] * self.explicit_prev + source
         self.explicit_prev = explicit
         H[n * N:(n + 1) * N] = s.P_inv(k) @ rhs
@@ -281,7 +318,8 @@ class _SweepState:
         self.one_time.history[:N, 0] = p.A0
         self.one_time.history[:N, 1:] = self.I
         # per-sample: u (Gaussian input), m, m_probe, m_star (memories of g, its probe tangent, dg/dh_*)
-        self.per_sample = _WeightRecursion(self, 4 * S)
+        self.dtype = np.dtype(p.precision)
+        self.per_sample = _WeightRecursion(self, 4 * S, self.dtype)
         joint0 = np.block([[p.C0, p.A0[:, None]], [p.A0[None, :], np.ones((1, 1))]])
         z = noise.z0 @ _cholesky_psd(joint0, "[[C0, A0], [A0^T, 1]]").T
         self.hstar = z[:, N]
@@ -290,8 +328,8 @@ class _SweepState:
         self.eta_prev = np.zeros((N, S))
         self.drift = np.zeros((T + 1, N))                # <b_n beta>, n >= 1
         # g, its probe tangent and d g / d h_*, time-major ((T + 1) N, S) each
-        self.paths = np.zeros((3, size, S))
-        self.noise_factor = np.zeros((size, size))       # causal Cholesky factor of Cg (flat)
+        self.paths = np.zeros((3, size, S), dtype=self.dtype)
+        self.noise_factor = None                         # causal Cholesky factor of Cg (flat), if used
         # exact rows of L^-1: needed for Cw(t, t) when the fields are not this sweep's own
         # estimates (frozen) and for the per-sample Jacobians of the ``jacobian`` estimator
         self.exact_rows = self.frozen or estimator == "jacobian"
@@ -380,6 +418,7 @@ class _SweepState:
             block = self.per_sample.advance(n, self.source_next)
         else:
             block = self.per_sample.history[:N]
+        block = block.astype(np.float64, copy=False)
         u = block[:, :S]
         memory = block[:, S:].reshape(N, 3, S).transpose(1, 0, 2)      # m, m_probe, m_star: (3, N, S)
         if not self.exact_rows:
@@ -418,14 +457,14 @@ class _SweepState:
         A, C = self.A[n], self.Cw_diag[n]
         cur = slice(n * N, (n + 1) * N)
         g_hist = self.paths[0]
-        g = g_hist[cur]
+        g = g_hist[cur].astype(np.float64)
         est.Cg[n, :n + 1] = _history_mean(g, g_hist[:(n + 1) * N])
         est.Cg[:n + 1, n] = np.transpose(est.Cg[n, :n + 1], (0, 2, 1))
         dphi_h, dphi_u = self.dphi_h, self.dphi_u
         dev_local = (eps * (self.delta_h - self.delta_u) * I[:, :, None]
                      - alpha / N * (dphi_h[:, None] * dphi_h[None, :] - dphi_u[:, None] * dphi_u[None, :]))
         est.Rh[n, n] = th.response_h(A, C, alpha, eps) + dev_local.mean(-1)
-        dev_star = self.paths[2, cur] - dphi_u * self.hstar
+        dev_star = self.paths[2, cur].astype(np.float64) - dphi_u * self.hstar
         est.Rhs[n] = th.response_hstar(A, C, alpha, eps) + dev_star.mean(-1)
         dev_loss = self.delta_h ** 2 - self.delta_u ** 2
         self.train[n] = th.test_loss(A, C, alpha, eps) + dev_loss.mean()
@@ -465,9 +504,13 @@ class _SweepState:
         drift = c_now * x.Rhs[n] + (c_prev * x.Rhs[n - 1] if n > 0 else 0.0)     # <b_{n+1} beta>
         self.drift[n + 1] = drift
         ig = p.inv_gamma
-        if ig > 0:
+        if ig > 0 and self.source == "empirical":
+            eta = (self.noise.donors @ self.paths[0, n * N:(n + 1) * N].T).T.astype(np.float64) * np.sqrt(ig)
+        elif ig > 0:
             # causal Cholesky factor of Cg: new block row, and the sampled source eta_n
             Cg_row = np.transpose(x.Cg[n, :n + 1], (1, 0, 2)).reshape(N, (n + 1) * N)
+            if self.noise_factor is None:
+                self.noise_factor = np.zeros(((self.T + 1) * N, (self.T + 1) * N))
             Lc = self.noise_factor
             Lrow = np.zeros((N, (n + 1) * N))
             if n > 0:
@@ -536,8 +579,10 @@ def _history_mean(a: np.ndarray, history: np.ndarray) -> np.ndarray:
     through one matrix product."""
     N, S = a.shape
     M = history.shape[0] // N
-    # history @ a.T streams the long history once (a @ history.T is far slower in OpenBLAS)
-    return np.transpose((history @ a.T).reshape(M, N, N), (0, 2, 1)) / S
+    # history @ a.T streams the long history once (a @ history.T is far slower in OpenBLAS), in
+    # the history's precision
+    product = (history @ a.astype(history.dtype).T).astype(np.float64)
+    return np.transpose(product.reshape(M, N, N), (0, 2, 1)) / S
 
 
 def _forward_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:
