@@ -40,8 +40,9 @@ log = logging.getLogger(__name__)
 METHODS = ("march", "iterate")
 ANDERSON_BUDGET = 12   # map evaluations Anderson may spend before falling back to damping
 GROWTH = 0.05          # default grid: h_n = min(h_max, max(dt, GROWTH t_n))
-STABILITY = 1.0        # default h_max = STABILITY / (alpha (1 + gamma^-1/2)^2), see default_h_max
+STABILITY = 0.5        # default h_max = STABILITY / (alpha (1 + gamma^-1/2)^2), see default_h_max
 MEMORY = math.inf      # memory window of R^h in time units (inf: the whole history)
+DENSE_LIMIT = 8000      # largest (T + 1) N of the dense w-system solved for the two-time outputs
 REPLICAS = 4           # independent solves (samples / REPLICAS paths each) for the Monte-Carlo error
 
 
@@ -105,7 +106,9 @@ def default_h_max(alpha: float, gamma: float) -> float:
     Marchenko-Pastur spectrum of the data, alpha (1 + gamma^-1/2)^2 for the common mode of the
     linearised network; the memory terms of the scheme are explicit, so steps much longer than
     its inverse are unstable (measured at alpha = 0.5, eps = 0.05: gamma = 4 diverges with
-    h = 2 and is stable with h = 1; gamma = 16 is stable with h = 2)."""
+    h = 2 = 2.25 / rate and is stable to t = 2000 with h = 0.89 = 1 / rate; gamma = 8 is stable
+    with h = 1 / rate and its step-halving partner with 2 / rate is not). STABILITY = 1/2 keeps
+    the partner of the error estimate, whose steps are doubled, at 1 / rate."""
     edge = abs(alpha) * (1 + (0.0 if math.isinf(gamma) else gamma ** -0.5)) ** 2
     return STABILITY / max(edge, 1e-12)
 
@@ -260,38 +263,48 @@ def _march_with_errors(cfg: DMFTConfig) -> Solution:
     each replica is also solved on the coarse grid (every other node, the same random numbers at
     the common nodes); the discretisation error of the average is estimated by step halving,
     |X(h) - X(2h)| / (2^p - 1) for a scheme of order p, at the coarse nodes and interpolated
-    linearly in t between them."""
+    linearly in t between them. Only the running sums of the replicas' two-time fields are kept."""
     p = cfg.problem()
     grid = p.grid
     t0 = time.perf_counter()
     per = cfg.samples // cfg.replicas
-    fine, coarse = [], []
+    results, curves, coarse = [], [], []
+    total = None
     for k, seed in enumerate(replica_seeds(cfg)):
         noise = sw.Noise.draw(per, p, seed)
-        fine.append(sw.sweep(p, noise, estimator=cfg.estimator, source=cfg.source))
-        log.info("replica %d of %d: %s in %.1f s", k + 1, cfg.replicas, grid.describe(),
-                 sum(fine[-1].seconds.values()))
+        res = sw.sweep(p, noise, estimator=cfg.estimator, source=cfg.source)
+        log.info("replica %d of %d: %s in %.1f s", k + 1, cfg.replicas, grid.describe(), sum(res.seconds.values()))
+        curves.append(_one_time(cfg, res))
+        if total is None:
+            total = res.fields
+        else:
+            for name in ("Cg", "Rh", "Rhs"):
+                getattr(total, name).__iadd__(getattr(res.fields, name))
+        res.fields = None                     # the sums hold them
+        results.append(res)
         if cfg.error_estimate:
             pc = cfg.problem()
             pc.grid = grid.coarse()
-            coarse.append(sw.sweep(pc, noise.every_other(), estimator=cfg.estimator, source=cfg.source))
-    res = _average(fine)
-    sol = Solution(cfg, res, [], len(fine) + len(coarse), time.perf_counter() - t0)
+            coarse.append(_one_time(cfg, sw.sweep(pc, noise.every_other(), estimator=cfg.estimator,
+                                                  source=cfg.source)))
+        del noise
+    for name in ("Cg", "Rh", "Rhs"):
+        getattr(total, name).__imul__(1.0 / len(results))
+    res = _average(results, total)
+    sol = Solution(cfg, res, [], len(results) + len(coarse), time.perf_counter() - t0)
     if res.diverged is not None:
         sol.status = f"diverged: non-finite statistics at t = {grid.t[res.diverged]:g}"
-    sol.errors = _error_estimates(cfg, fine, coarse)
-    sol.replica_curves = [_one_time(cfg, r) for r in fine]
+    sol.errors = _error_estimates(grid, curves, coarse)
+    sol.replica_curves = curves
     if cfg.replicas > 1:
         res.train_loss_se = sol.errors["train_loss_mc"]
     return sol
 
 
-def _average(results: list[sw.SweepResult]) -> sw.SweepResult:
-    """The replica average of every estimate (fields included); diverged where any replica is."""
-    if len(results) == 1:
-        return results[0]
+def _average(results: list[sw.SweepResult], fields: sw.Fields) -> sw.SweepResult:
+    """The replica average of every estimate (``fields``: their averaged fields); diverged where
+    any replica is."""
     mean = lambda get: np.mean([get(r) for r in results], axis=0)    # noqa: E731
-    fields = sw.Fields(mean(lambda r: r.fields.Cg), mean(lambda r: r.fields.Rh), mean(lambda r: r.fields.Rhs))
     div = [r.diverged for r in results if r.diverged is not None]
     seconds = {k: float(sum(r.seconds[k] for r in results)) for k in results[0].seconds}
     noise = {k: float(np.mean([r.noise[k] for r in results]) / np.sqrt(len(results))) for k in results[0].noise}
@@ -301,24 +314,22 @@ def _average(results: list[sw.SweepResult]) -> sw.SweepResult:
                           results[0].grid, mean(lambda r: r.gap_sum))
 
 
-def _error_estimates(cfg: DMFTConfig, fine: list[sw.SweepResult], coarse: list[sw.SweepResult]) -> dict:
+def _error_estimates(grid: Grid, fine: list[dict], coarse: list[dict]) -> dict:
     """Monte-Carlo standard errors (``*_mc``) over replicas and step-halving discretisation
-    errors (``*_disc``) of train_loss, test_loss, A and C, on the grid's nodes."""
+    errors (``*_disc``) of train_loss, test_loss, A and C (``fine``, ``coarse``: the curves of
+    :func:`_one_time` per replica), on the grid's nodes."""
     out = {}
-    values = [_one_time(cfg, r) for r in fine]
     K = len(fine)
-    for name in values[0]:
-        stack = np.array([v[name] for v in values])
+    for name in fine[0]:
+        stack = np.array([v[name] for v in fine])
         out[name + "_mc"] = stack.std(axis=0, ddof=1) / np.sqrt(K) if K > 1 else np.full(stack.shape[1:], np.nan)
     if not coarse:
         return out
-    grid = fine[0].grid
     t, tc = grid.t, grid.t[::2]
-    coarse_values = [_one_time(cfg, r) for r in coarse]
     factor = 2 ** grid.order - 1
-    for name in values[0]:
-        f = np.mean([v[name] for v in values], axis=0)[::2]
-        c = np.mean([v[name] for v in coarse_values], axis=0)
+    for name in fine[0]:
+        f = np.mean([v[name] for v in fine], axis=0)[::2]
+        c = np.mean([v[name] for v in coarse], axis=0)
         diff = np.abs(f - c) / factor
         flat = diff.reshape(len(tc), -1)
         out[name + "_disc"] = np.stack([np.interp(t, tc, col) for col in flat.T], -1).reshape((len(t),) + diff.shape[1:])
@@ -429,7 +440,8 @@ def to_dataset(sol: Solution, two_time_points: int | None = None):
     t = res.grid.t
     test = th.test_loss(res.A, res.Cw_diag, cfg.alpha, cfg.eps)
     gap = gap_formula(cfg, res)
-    w = w_solution(cfg, res)
+    dense = (res.grid.T + 1) * N <= DENSE_LIMIT
+    w = w_solution(cfg, res) if dense else None
     k = two_time_nodes(n - 1, two_time_points)
     two = lambda arr: arr[np.ix_(k, k)]   # noqa: E731
     one = {"units": "1"}
@@ -445,9 +457,9 @@ def to_dataset(sol: Solution, two_time_points: int | None = None):
          "Rhstar": V(("t", "i"), res.fields.Rhs[:n], "response R^{h*}_i(t) = <dg_i/dh_*>"),
          "gap_formula": V(("t",), gap[:n], "train/test gap of DMFT paper eq. (5)"),
          "step": V(("t",), np.append(np.diff(t), np.nan)[:n], "grid step h_n = t_{n+1} - t_n"),
-         "Cw": V(tt, two(w.Cw), "weight correlation Cw_ij(t,s)"),
+         **({"Cw": V(tt, two(w.Cw), "weight correlation Cw_ij(t,s)"),
+             "Rw": V(tt, two(response_w(w.Rw)), "weight response Rw_ij(t,s) (s <= t)")} if dense else {}),
          "Cg": V(tt, two(res.fields.Cg), "gradient correlation Cg_ij(t,s)"),
-         "Rw": V(tt, two(response_w(w.Rw)), "weight response Rw_ij(t,s) (s <= t)"),
          "Rh": V(tt, two(res.fields.Rh), "discrete preactivation response <dg_i(t)/du_j(s)>: the local "
                                          "rate at s = t, the memory kernel times its quadrature weight at s < t"),
          "residual": V(("iteration",), np.asarray(sol.residuals, dtype=float),
@@ -465,4 +477,7 @@ def to_dataset(sol: Solution, two_time_points: int | None = None):
     ds.attrs.update(status=sol.status, map_evaluations=sol.map_evaluations, grid=res.grid.describe(),
                     phase_seconds=json.dumps({k: round(v, 2) for k, v in res.seconds.items()}),
                     solve_seconds=round(sol.seconds, 3), method=cfg.method, estimator=cfg.estimator)
+    if not dense:
+        ds.attrs["two_time_note"] = (f"Cw(t,s) and Rw(t,s) are not stored: the dense solve of the {(res.grid.T + 1) * N} "
+                                     f"x {(res.grid.T + 1) * N} w-system exceeds DENSE_LIMIT = {DENSE_LIMIT}")
     return ds

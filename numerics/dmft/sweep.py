@@ -154,6 +154,7 @@ class Noise:
 
 
 MAX_DONORS = 20000
+BLOW_UP = 1e6
 SOURCES = ("empirical", "cholesky")
 
 
@@ -493,8 +494,11 @@ class _SweepState:
             est.Rh[n, lo:n] = np.transpose(self.JG[:, n, :, lo:n].mean(0), (1, 0, 2))
 
     def finite(self, n: int) -> bool:
+        """Finite statistics, and a train loss and alignment below BLOW_UP (a run that has left
+        every physical scale: the loss of the model is of order 1)."""
         return bool(np.isfinite(self.train[n]) and np.all(np.isfinite(self.A[n]))
-                    and np.all(np.isfinite(self.estimates.Rh[n])))
+                    and np.all(np.isfinite(self.estimates.Rh[n]))
+                    and abs(self.train[n]) < BLOW_UP and np.all(np.abs(self.A[n]) < BLOW_UP))
 
     # ---- step 4: the source b_{n+1}: its mean part, its samples (and its covariance, if exact)
     def extend_source(self, n: int) -> None:
