@@ -346,7 +346,7 @@ register(name="dmft-grokking",
          claim="DMFT paper Figs. 1-2 and Sec. 2: grokking is an offline effect (the train/test gap grows as "
                "gamma falls, none in the online limit), its delay grows with alpha, and the DMFT predicts the "
                "curves of large-D networks",
-         quick=GrokkingConfig(gammas=(INF, 8.0, 4.0), alphas=(0.5, 1.0), t_max=150.0, alpha_time_scale=75.0,
-                              samples=1200, D=300, seeds=4, records=25, step_check_t_max=40.0,
+         quick=GrokkingConfig(gammas=(INF, 8.0, 4.0), alphas=(0.5, 1.0), t_max=100.0, alpha_time_scale=50.0,
+                              samples=1600, D=300, seeds=4, records=25, step_check_t_max=30.0,
                               output_points=120),
          full=GrokkingConfig(), run=run, plot=plot, check=check)

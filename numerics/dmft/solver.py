@@ -42,7 +42,7 @@ ANDERSON_BUDGET = 12   # map evaluations Anderson may spend before falling back 
 GROWTH = 0.05          # default grid: h_n = min(h_max, max(dt, GROWTH t_n))
 STABILITY = 0.5        # default h_max = STABILITY / (alpha (1 + gamma^-1/2)^2), see default_h_max
 MEMORY = math.inf      # memory window of R^h in time units (inf: the whole history)
-DENSE_LIMIT = 8000      # largest (T + 1) N of the dense w-system solved for the two-time outputs
+DENSE_LIMIT = 4000      # largest (T + 1) N of the dense w-system solved for the two-time outputs
 REPLICAS = 4           # independent solves (samples / REPLICAS paths each) for the Monte-Carlo error
 
 
@@ -285,8 +285,10 @@ def _march_with_errors(cfg: DMFTConfig) -> Solution:
         if cfg.error_estimate:
             pc = cfg.problem()
             pc.grid = grid.coarse()
-            coarse.append(_one_time(cfg, sw.sweep(pc, noise.every_other(), estimator=cfg.estimator,
-                                                  source=cfg.source)))
+            partner = sw.sweep(pc, noise.every_other(), estimator=cfg.estimator, source=cfg.source)
+            coarse.append(_one_time(cfg, partner))
+            if partner.diverged is not None:
+                coarse[-1]["diverged"] = partner.diverged
         del noise
     for name in ("Cg", "Rh", "Rhs"):
         getattr(total, name).__imul__(1.0 / len(results))
@@ -295,6 +297,10 @@ def _march_with_errors(cfg: DMFTConfig) -> Solution:
     if res.diverged is not None:
         sol.status = f"diverged: non-finite statistics at t = {grid.t[res.diverged]:g}"
     sol.errors = _error_estimates(grid, curves, coarse)
+    broke = [c["diverged"] for c in coarse if "diverged" in c]
+    if broke and sol.status == "complete":
+        sol.status = (f"complete; the step-halving partner diverged at t = {grid.t[2 * min(broke)]:g} "
+                      "(the discretisation error is unknown from there: *_disc is inf)")
     sol.replica_curves = curves
     if cfg.replicas > 1:
         res.train_loss_se = sol.errors["train_loss_mc"]
@@ -316,23 +322,34 @@ def _average(results: list[sw.SweepResult], fields: sw.Fields) -> sw.SweepResult
 
 def _error_estimates(grid: Grid, fine: list[dict], coarse: list[dict]) -> dict:
     """Monte-Carlo standard errors (``*_mc``) over replicas and step-halving discretisation
-    errors (``*_disc``) of train_loss, test_loss, A and C (``fine``, ``coarse``: the curves of
-    :func:`_one_time` per replica), on the grid's nodes."""
+    errors of train_loss, test_loss, A and C (``fine``, ``coarse``: the curves of
+    :func:`_one_time` per replica), on the grid's nodes.
+
+    ``*_disc`` = |mean_r (X_r(h) - X_r(2h))| / (2^p - 1), and ``*_disc_se`` the standard error of
+    that mean over replicas, divided likewise: the fine and coarse solves share their random
+    numbers only at the common nodes, so Monte-Carlo noise (mostly of the probe estimator) enters
+    the difference and ``*_disc`` is an upper estimate where it is not much larger than
+    ``*_disc_se``. From a node where the partner diverged on, ``*_disc`` is inf."""
     out = {}
     K = len(fine)
-    for name in fine[0]:
+    names = [k for k in fine[0] if k != "diverged"]
+    for name in names:
         stack = np.array([v[name] for v in fine])
         out[name + "_mc"] = stack.std(axis=0, ddof=1) / np.sqrt(K) if K > 1 else np.full(stack.shape[1:], np.nan)
     if not coarse:
         return out
     t, tc = grid.t, grid.t[::2]
     factor = 2 ** grid.order - 1
-    for name in fine[0]:
-        f = np.mean([v[name] for v in fine], axis=0)[::2]
-        c = np.mean([v[name] for v in coarse], axis=0)
-        diff = np.abs(f - c) / factor
-        flat = diff.reshape(len(tc), -1)
-        out[name + "_disc"] = np.stack([np.interp(t, tc, col) for col in flat.T], -1).reshape((len(t),) + diff.shape[1:])
+    broke = min([c["diverged"] for c in coarse if "diverged" in c], default=len(tc))
+    spread = lambda x: x.reshape(len(tc), -1)    # noqa: E731
+    for name in names:
+        d = np.array([f[name][::2] - c[name] for f, c in zip(fine, coarse)])
+        mean = np.abs(d.mean(0)) / factor
+        se = d.std(0, ddof=1) / np.sqrt(K) / factor if K > 1 else np.full(mean.shape, np.nan)
+        for key, value in ((name + "_disc", mean), (name + "_disc_se", se)):
+            flat = spread(np.array(value, dtype=float))
+            flat[broke:] = np.inf
+            out[key] = np.stack([np.interp(t, tc, col) for col in flat.T], -1).reshape((len(t),) + mean.shape[1:])
     return out
 
 
@@ -414,8 +431,17 @@ def response_w(Linv: np.ndarray) -> np.ndarray:
     return Linv * mask[:, :, None, None]
 
 
-ERROR_NAMES = {"mc": "Monte-Carlo standard error of {} (spread of independent replicas)",
-               "disc": "discretisation error estimate of {} (step halving)"}
+ERROR_NAMES = {"_mc": "Monte-Carlo standard error of {} (spread of independent replicas)",
+               "_disc": "discretisation error estimate of {} (step halving)",
+               "_disc_se": "standard error (replicas) of the step-halving estimate of {}"}
+
+
+def _error_base(name: str) -> tuple[str, str]:
+    """('test_loss', '_disc_se') for 'test_loss_disc_se'."""
+    for suffix in ("_disc_se", "_disc", "_mc"):
+        if name.endswith(suffix):
+            return name[:-len(suffix)], suffix
+    raise ValueError(f"not an error variable: {name}")
 
 
 def two_time_nodes(T: int, points: int | None) -> np.ndarray:
@@ -464,8 +490,8 @@ def to_dataset(sol: Solution, two_time_points: int | None = None):
                                          "rate at s = t, the memory kernel times its quadrature weight at s < t"),
          "residual": V(("iteration",), np.asarray(sol.residuals, dtype=float),
                        "fixed-point residual |F(x) - x| in units of the Monte-Carlo error"),
-         **{name: V(("t",) + extra.get(name.rsplit("_", 1)[0], ()), arr[:n],
-                    ERROR_NAMES[name.rsplit("_", 1)[1]].format(name.rsplit("_", 1)[0]))
+         **{name: V(("t",) + extra.get(_error_base(name)[0], ()), arr[:n],
+                    ERROR_NAMES[_error_base(name)[1]].format(_error_base(name)[0]))
             for name, arr in sol.errors.items()}},
         coords={"t": ("t", t[:n], {"long_name": "gradient-flow time (grid node)", **one}),
                 "t2": ("t2", t[k], {"long_name": "first time of two-time functions", **one}),

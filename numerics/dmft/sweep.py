@@ -123,7 +123,7 @@ class Noise:
         dtype = np.dtype(problem.precision)
         z0 = rng.standard_normal((S, N + 1))
         time_major = lambda x: np.ascontiguousarray(np.transpose(x, (1, 2, 0)).reshape((T + 1) * N, S))  # noqa: E731
-        zeta = time_major(rng.standard_normal((S, T + 1, N)))
+        zeta = time_major(rng.standard_normal((S, T + 1, N))).astype(dtype, copy=False)
         v = time_major(rng.standard_normal((S, T + 1, N))).astype(dtype, copy=False)
         return Noise(z0, zeta, v, int(rng.integers(2 ** 62)))
 
@@ -167,8 +167,9 @@ class Fields:
     Rhs: np.ndarray
 
     @staticmethod
-    def zeros(T: int, N: int) -> "Fields":
-        return Fields(np.zeros((T + 1, T + 1, N, N)), np.zeros((T + 1, T + 1, N, N)),
+    def zeros(T: int, N: int, dtype=np.float64) -> "Fields":
+        """Zero fields; the two-time ones (Cg, Rh) in ``dtype``."""
+        return Fields(np.zeros((T + 1, T + 1, N, N), dtype), np.zeros((T + 1, T + 1, N, N), dtype),
                       np.zeros((T + 1, N)))
 
     def vector(self) -> np.ndarray:
@@ -309,7 +310,8 @@ class _SweepState:
         self.c_now, self.c_prev = grid.explicit_weights()
         self.implicit = 0.5 if grid.scheme == "imex2" else 0.0   # trapezoidal weight of the rate
         self.band = memory_band(grid.t, p.memory)
-        self.estimates = Fields.zeros(T, N)
+        self.dtype = np.dtype(p.precision)
+        self.estimates = Fields.zeros(T, N, self.dtype)
         self.inputs = frozen if frozen is not None else self.estimates   # fields driving the w-process
         self.frozen = frozen is not None
         size = (T + 1) * N
@@ -319,7 +321,6 @@ class _SweepState:
         self.one_time.history[:N, 0] = p.A0
         self.one_time.history[:N, 1:] = self.I
         # per-sample: u (Gaussian input), m, m_probe, m_star (memories of g, its probe tangent, dg/dh_*)
-        self.dtype = np.dtype(p.precision)
         self.per_sample = _WeightRecursion(self, 4 * S, self.dtype)
         joint0 = np.block([[p.C0, p.A0[:, None]], [p.A0[None, :], np.ones((1, 1))]])
         z = noise.z0 @ _cholesky_psd(joint0, "[[C0, A0], [A0^T, 1]]").T
@@ -524,7 +525,7 @@ class _SweepState:
             Lrow[:, n * N:] = _cholesky_psd(conditional, f"C^g conditional covariance at node {n}",
                                             scale=float(np.trace(x.Cg[n, n])) / N)
             Lc[n * N:(n + 1) * N, :(n + 1) * N] = Lrow
-            eta = Lrow @ self.noise.zeta[:(n + 1) * N] * np.sqrt(ig)
+            eta = (Lrow.astype(self.dtype) @ self.noise.zeta[:(n + 1) * N]).astype(np.float64) * np.sqrt(ig)
         else:
             eta = np.zeros((N, S))
         source = self.source_next
@@ -569,13 +570,13 @@ class _SweepState:
 
 def rate_memory_part(Rh: np.ndarray, k: int, lo: int = 0) -> np.ndarray:
     """sum_{lo<=m<k} Rh[k, m]: the memory's total weight at node k (N, N)."""
-    return Rh[k, lo:k].sum(axis=0)
+    return Rh[k, lo:k].sum(axis=0, dtype=np.float64)
 
 
 def total_rate(Rh: np.ndarray, k: int, lo: int = 0) -> np.ndarray:
     """Loc_k + sum_{lo<=m<k} Rh[k, m]: the rate of w at node k if w were constant over its
     memory; the part of the w-process the ``imex2`` scheme treats implicitly."""
-    return Rh[k, k] + rate_memory_part(Rh, k, lo)
+    return Rh[k, k].astype(np.float64) + rate_memory_part(Rh, k, lo)
 
 
 def _history_mean(a: np.ndarray, history: np.ndarray) -> np.ndarray:
