@@ -1,11 +1,18 @@
 """Finite-gamma DMFT solver of the committee machine (DMFT paper, eqs. 2-9, A.4-A.6).
 
+The grid (:mod:`numerics.dmft.grid`) is non-uniform by default, with steps growing from ``dt``
+to ``h_max`` (default :func:`default_h_max`, set by stability); the scheme is second order
+(``imex2``) or the first-order ``euler`` of the first milestone. See ``docs/dmft.md``.
+
 Two methods on the same discretisation and the same common random numbers
 (:mod:`numerics.dmft.sweep`):
 
 - ``march`` (default): the discretised DMFT is causal, so one sweep that uses at each time step the
   statistics it has just estimated at earlier steps solves it exactly for the frozen random
-  numbers; the fixed-point residual |F(x*) - x*| of the result is zero to round-off.
+  numbers; the fixed-point residual |F(x*) - x*| of the result is zero to round-off. A march
+  is run as ``replicas`` independent solves (their spread is the Monte-Carlo error) and each
+  again on the coarse grid (every other node: the step-halving estimate of the discretisation
+  error), see :func:`_march_with_errors`.
 - ``iterate``: the paper's scheme (A.6): start from the online limit (gamma = inf), evaluate the
   fixed-point map F (one frozen sweep) and update x <- (1 - damping) x + damping F(x) (at most
   ``max_iter`` evaluations per call; a resumed solve continues from the saved F(x)), or use
@@ -17,8 +24,8 @@ Two methods on the same discretisation and the same common random numbers
   ``checkpoint``, so an interrupted solve resumes from its last iterate.
 
 Outputs: train loss (sample mean with control variate), test loss from the generated closed form at
-(Cw(t,t), A(t)), the train/test gap of eq. (5) evaluated from Rw and Cg, and the two-time
-functions.
+(Cw(t,t), A(t)), the train/test gap of eq. (5) with the quadrature of the scheme, their
+Monte-Carlo and discretisation errors, and the two-time functions.
 """
 
 from __future__ import annotations
