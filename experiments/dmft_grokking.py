@@ -335,7 +335,9 @@ def plot(ds):
                     for s in range(ds.sizes["seed"]):
                         ax.plot(st, y.isel(seed=s), "-", color=line.get_color(), lw=0.4, alpha=0.35)
                     ax.errorbar(st, y.mean("seed"), yerr=y.std("seed", ddof=1) / np.sqrt(ds.sizes["seed"]),
-                                fmt="o", ms=2.5, color=line.get_color(), label="simulation mean +- SE")
+                                fmt="o", ms=2.5, color=line.get_color(), label=f"{kind} = {v:g}: simulation mean +- SE")
+            sim_max = float(np.nanmax(ds[f"{kind}_sim_{name}_loss"].mean("seed").values))
+            ax.set_ylim(-0.03, 1.25 * sim_max)   # a diverged DMFT run leaves the frame instead of squashing it
             ax.set(xscale="log", xlabel="t", ylabel=f"{name} loss",
                    title=f"{name} loss over {kind}: DMFT (line, band 2 sigma), datasets (thin), "
                          f"mean (points), D = {ds.attrs['D']}")
