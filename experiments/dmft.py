@@ -394,12 +394,14 @@ def plot_correlations(ds):
 
     fig, axes = plt.subplots(2, 3, figsize=(13, 7.5))
     for col, model in enumerate(ds.model.values):
-        axes[0, col].imshow(ds.Cw.sel(model=model).isel(i=0, j=0), origin="lower", aspect="auto",
-                            extent=[0, float(ds.s[-1]), 0, float(ds.t2[-1])])
+        # the two-time nodes are the grid's own (non-uniform) times
+        mesh = axes[0, col].pcolormesh(ds.s, ds.t2, ds.Cw.sel(model=model).isel(i=0, j=0), shading="nearest")
+        fig.colorbar(mesh, ax=axes[0, col], label="Cw_11")
         axes[0, col].set(title=f"Cw_11(t,s), {model}", xlabel="s", ylabel="t")
         off = ds.Rh.sel(model=model).isel(i=0, j=1).values.copy()
         np.fill_diagonal(off, np.nan)
-        axes[1, col].imshow(off, origin="lower", aspect="auto", extent=[0, float(ds.s[-1]), 0, float(ds.t2[-1])])
+        mesh = axes[1, col].pcolormesh(ds.s, ds.t2, off, shading="nearest")
+        fig.colorbar(mesh, ax=axes[1, col], label="Rh_12 (memory times its quadrature weight)")
         axes[1, col].set(title=f"Rh_12(t,s<t) (memory), {model}", xlabel="s", ylabel="t")
     n = ds.sizes["seed"]
     ax = axes[0, 2]
