@@ -47,15 +47,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from experiments.dmft import INF, ONE, _var
 from experiments.registry import register
 
-INF = math.inf
-ONE = {"units": "1"}
 FAMILY_ERROR = 0.05
-
-
-def _var(dims, values, name):
-    return (dims, np.asarray(values, dtype=float), {"long_name": name, **ONE})
 
 
 @dataclass(frozen=True)
