@@ -11,28 +11,32 @@ two modes:
 - ``frozen``: each node uses given inputs x = (Cg, Rh, Rhs); the outputs are the fixed-point map
   F(x) of the paper's iteration (DMFT paper, A.6). The march's result x* satisfies F(x*) = x*.
 
-The w-process (DMFT paper eq. 3) is linear, L w = b, with L block lower-triangular:
+The w-process (DMFT paper eq. 3) is linear, L w = b, with L block lower-triangular
+(:mod:`numerics.dmft.wprocess` assembles it whole):
 
-    P_{n+1} w_{n+1} = Q_n w_n + c_now[n] sum_{m<n} Rh[n, m] w_m + c_prev[n] sum_{m<n-1} Rh[n-1, m] w_m
-                      + b_{n+1},
+    P_{n+1} w_{n+1} = Q_n w_n + c_now[n] E_n + c_prev[n] E_{n-1} + b_{n+1},
+    E_k = sum_{m<k} Rh[k, m] (w_m - w_k),   K_k = Rh[k, k] + sum_{m<k} Rh[k, m],
     b_{n+1} = c_now[n] (xi_n + Rhs[n] beta) + c_prev[n] (xi_{n-1} + Rhs[n-1] beta),   b_0 = w_0,
 
 with xi ~ N(0, Cg / gamma), (w_0, beta) Gaussian with <w_0 w_0^T> = C0, <w_0 beta> = A0,
 <beta^2> = 1, the explicit weights c of the scheme and, for ``imex2``,
-P_{n+1} = I - (h_n/2) Loc*_{n+1}, Q_n = I + (h_n/2) Loc_n (Loc_n = Rh[n, n], Loc* extrapolated);
-for ``euler`` P = I, Q_n = I + h_n Loc_n. The rows of L^-1 (``weight_response``) are built one
-node at a time; A = L^-1 <b beta>, Cw = L^-1 Cov(b) L^-T exactly, with no sampling.
+P_{n+1} = I - (h_n/2) K*_{n+1}, Q_n = I + (h_n/2) K_n (K* extrapolated linearly); for ``euler``
+P = I, Q_n = I + h_n K_n. A march never forms L^-1: every quantity linear in the source obeys
+the same recursion with its own source (:class:`_WeightRecursion`): A and the response X to w_0,
+and per sample the Gaussian input u and the memories m = sum_j G[n, j] g_j of g, its probe
+tangent and dg/dh_*; Cw(t_n, t_n) = X C0 X^T + X A0 d^T + d A0^T X^T + d d^T + <m m^T> / gamma
+(d = A - X A0) exactly, because Cg is the samples' second moment of g. With given fields
+(``frozen``) the rows of L^-1 are built instead and Cw(t_n, t_n) = row Cov(b) row^T.
 
 The h-process (DMFT paper eq. 4) is driven by the discrete response of w to its own source,
 G[n, j] = d w_n / d xi_j = L^-1[n, j+1] c_now[j] + L^-1[n, j+2] c_prev[j+1]:
 
-    h_n = u_n + (1/gamma) sum_{j<n} G[n, j] g_j,    u_n = sum_k L^-1[n, k] b'_k,
+    h_n = u_n + (1/gamma) m_n,   m_n = sum_{j<n} G[n, j] g_j,
     g_n = phi'(h_n) Delta_n,  Delta_n = sigma(h_*) - (alpha/N) sum_k phi(h_nk),
     Jg  = d g_n / d h_n = eps Delta_n I - (alpha/N) phi'(h_n) phi'(h_n)^T,
 
-where b' is b with the sampled Gaussian source (eta ~ N(0, Cg / gamma) drawn causally by a block
-Cholesky factor of Cg, extended one node at a time, and (u_0, h_*) ~ N(0, [[C0, A0], [A0^T, 1]])).
-The memory term of the h-process therefore uses the same quadrature as the source of the
+where u follows the w-recursion with the sampled source b' (eta ~ N(0, Cg / gamma) in place of
+xi, and (u_0, h_*) ~ N(0, [[C0, A0], [A0^T, 1]])). The memory term of the h-process therefore uses the same quadrature as the source of the
 w-process (the DMFT of a training point's own gradient), and the discrete responses
 Rh[n, m] = <d g_n / d u_m> carry the quadrature weights of that rule: the sum
 sum_m Rh[n, m] w_m is the discrete form of int R^h(t, s) w(s) ds including the local part.
