@@ -1,4 +1,4 @@
-"""Labelled datasets with provenance: the storage format of every result (DESIGN.md section 6).
+"""Labelled datasets with provenance: the storage format of every result (docs/conventions.md, datasets).
 
 One NetCDF file per run, written with the h5netcdf engine to a temporary file in the target
 folder and renamed into place, so a reader never sees half a file. A file that already holds a
@@ -101,7 +101,7 @@ def package_versions() -> dict[str, str]:
 
 def provenance(config: Any, *, title: str, command: str | None = None,
                status: str = "complete") -> dict[str, str]:
-    """The global attributes of DESIGN.md section 6 for a dataset of ``config``."""
+    """The global attributes of docs/conventions.md, datasets for a dataset of ``config``."""
     versions = package_versions()
     return {
         "title": title,

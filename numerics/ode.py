@@ -1,6 +1,6 @@
 """Online-limit (gamma -> infinity) ODEs of the committee machine, integrated with solve_ivp.
 
-DMFT paper, App. A.1 (eqs. 10-15, derived for general alpha and N; DESIGN.md section 3 item 4):
+DMFT paper, App. A.1 (eqs. 10-15, derived for general alpha and N; docs/conventions.md, online limit):
 
 .. math::
     \\frac{dA}{dt} = R^h A + \\epsilon A, \\qquad

@@ -1,7 +1,7 @@
 """numerics.ode: the online-limit ODE (DMFT paper A.1) against an independent solution.
 
-The independent solution is a right-hand side written here from the equations of DESIGN.md
-section 3 item 4 (not from the generated module), integrated by classical RK4 with a fixed step.
+The independent solution is a right-hand side written here from the equations of docs/conventions.md
+(online limit; not from the generated module), integrated by classical RK4 with a fixed step.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ ALPHA_SMALL = 1e-3
 
 
 def hand_rhs(A, C, alpha, eps):
-    """dA/dt, dC/dt written from DESIGN.md section 3 item 4 (independent of theory.generated)."""
+    """dA/dt, dC/dt written from docs/conventions.md, online limit (independent of theory.generated)."""
     N = A.size
     mean_delta = 0.5 - alpha * eps / (2 * N) * np.trace(C)
     R = eps * mean_delta * np.eye(N) - (alpha / N) * (1.0 + eps**2 * C)

@@ -1,6 +1,6 @@
 """Committee machine derivations (Kumar et al. 2024; DMFT paper): SymPy objects, nothing numeric.
 
-Model (DESIGN.md section 2): x ~ N(0, I/D), |beta|^2 = D,
+Model (docs/conventions.md): x ~ N(0, I/D), |beta|^2 = D,
 f(x) = (alpha/N) sum_i phi(w_i.x), phi(h) = h + (eps/2) h^2, y = sigma(beta.x) = (beta.x)^2/2,
 L = <(y - f)^2>. Order parameters C_ij = w_i.w_j/D, A_i = w_i.beta/D.
 

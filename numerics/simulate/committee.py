@@ -1,4 +1,4 @@
-"""Torch simulator of the committee machine at finite D (DESIGN.md sections 2 and 5).
+"""Torch simulator of the committee machine at finite D (docs/conventions.md).
 
 Model (DMFT paper eq. (1); Kumar et al. 2024, eq. (3)), x ~ N(0, I/D), |beta|^2 = D:
 
@@ -48,7 +48,7 @@ _DTYPES = ("float64", "float32")
 
 @dataclass(frozen=True)
 class CommitteeConfig:
-    """Configuration of a committee-machine simulation (DESIGN.md section 2).
+    """Configuration of a committee-machine simulation (docs/conventions.md).
 
     ``alpha`` and ``eps`` are numbers or tuples of numbers; tuples become dimensions of the
     results (their outer product is simulated as one batch). Give ``gamma`` or ``P``. Weights are
@@ -377,7 +377,7 @@ def _divergence_status(bad, loss, n, cfg, seeds, alpha_np, eps_np) -> str:
 
 
 def _dataset(cfg: CommitteeConfig, rec: _Records, alpha_np, eps_np, status: str, times: np.ndarray):
-    """The labelled dataset of DESIGN.md section 6 from the records."""
+    """The labelled dataset of docs/conventions.md, datasets from the records."""
     import xarray as xr
 
     T = len(rec.train)

@@ -1,4 +1,4 @@
-"""Gaussian inputs and single-index targets of the simulators (DESIGN.md section 2).
+"""Gaussian inputs and single-index targets of the simulators (docs/conventions.md).
 
 Inputs x ~ N(0, I/D), so that beta . x ~ N(0, 1) for |beta|^2 = D. Targets:
 

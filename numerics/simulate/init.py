@@ -4,7 +4,7 @@ Every seed owns independent random streams (dataset, target, initialisation, hel
 seed's dataset does not depend on how many seeds or hyperparameter points run beside it: a batched
 run and a loop over single runs see the same numbers.
 
-Weights are either random (w_i ~ N(0, sigma^2 I), DESIGN.md section 2: C0 ~ sigma^2 I,
+Weights are either random (w_i ~ N(0, sigma^2 I), docs/conventions.md: C0 ~ sigma^2 I,
 A0 ~ N(0, sigma^2 / D)) or built with prescribed overlaps C_ij = w_i.w_j / D and A_i = w_i.beta / D
 exactly (up to rounding): with beta/sqrt(D) and an orthonormal frame u_1..u_N orthogonal to it,
 
@@ -41,7 +41,7 @@ def generator(seed: int, stream: str, device="cpu"):
 
 
 def target_direction(seeds: Sequence[int], D: int, *, device="cpu", dtype=None):
-    """Target directions beta, shape (S, D), uniform on the sphere |beta|^2 = D (DESIGN.md section 2)."""
+    """Target directions beta, shape (S, D), uniform on the sphere |beta|^2 = D (docs/conventions.md)."""
     import torch
 
     dtype = dtype or torch.float64

@@ -1,4 +1,4 @@
-"""Torch simulator of the wide two-layer network of Kumar et al. 2024 (DESIGN.md section 2).
+"""Torch simulator of the wide two-layer network of Kumar et al. 2024 (docs/conventions.md).
 
 Network and centred predictor (Kumar et al. 2024, eq. (21) and App. 8.1, eq. (7)):
 
