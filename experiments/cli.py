@@ -184,7 +184,8 @@ def _add_dmft(sub) -> None:
     p.add_argument("--growth", type=float, default=0.05,
                    help="steps grow as h(t) = min(h-max, max(dt, growth t))")
     p.add_argument("--h-max", type=float, default=None,
-                   help="largest step (default: 1 / (alpha (1 + gamma^-1/2)^2), the stability limit)")
+                   help="largest step (default: 1 / (2 alpha (1 + gamma^-1/2)^2), half the stability limit, "
+                   "so that the doubled steps of the step-halving partner stay stable)")
     p.add_argument("--uniform", action="store_true", help="a uniform grid of step --dt")
     p.add_argument("--scheme", default="imex2", choices=["imex2", "euler"],
                    help="imex2: second order (trapezoidal rate, Adams-Bashforth memory); euler: first order")
