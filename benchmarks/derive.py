@@ -22,8 +22,8 @@ from timing import best_time  # noqa: E402
 def main():
     import sympy as sp
 
-    from theory import codegen, committee
-    from theory.generated import committee as gen
+    from grokking_workbench.theory import codegen, committee
+    from grokking_workbench.theory.generated import committee as gen
 
     t0 = time.perf_counter()
     files = codegen.outputs()      # every stage: derive, validate, cse, print, report

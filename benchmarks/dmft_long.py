@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 def main(quick: bool):
     import numpy as np
 
-    from numerics.dmft import solver
+    from grokking_workbench.numerics.dmft import solver
 
     t_max, samples, t_calib = (300.0, 2000, 30.0) if quick else (2000.0, 8000, 60.0)
     base = dict(A0=(0.04, -0.02), alpha=0.5, eps=0.05, gamma=8.0, samples=samples)

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 def main(quick: bool):
     import numpy as np
 
-    from numerics.dmft import solver, sweep as sw
+    from grokking_workbench.numerics.dmft import solver, sweep as sw
 
     t_max, samples, D = (20.0, 2000, 500) if quick else (60.0, 8000, 1000)
     base = dict(A0=(0.04, -0.02), alpha=0.5, eps=0.05, gamma=8.0, t_max=t_max, dt=0.25, samples=samples)
@@ -58,7 +58,7 @@ def main(quick: bool):
     out["time_ratio_paper_over_march"] = out["paper_s"] / out["march_s"]
     out["max_abs_A_difference_paper_vs_march"] = float(np.max(np.abs(paper.result.A - march.result.A)))
 
-    from numerics.simulate.committee import CommitteeConfig, simulate
+    from grokking_workbench.numerics.simulate.committee import CommitteeConfig, simulate
 
     t0 = time.perf_counter()
     simulate(CommitteeConfig(N=2, D=D, alpha=0.5, eps=0.05, gamma=8.0, A0=(0.04, -0.02), t_max=t_max,

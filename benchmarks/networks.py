@@ -25,8 +25,8 @@ from timing import best_time
 
 
 def modular_mlp(p=23):
-    from numerics.networks import data, models
-    from numerics.networks import train as T
+    from grokking_workbench.numerics.networks import data, models
+    from grokking_workbench.numerics.networks import train as T
 
     d = T.stack_data([data.modular_addition(p, 0.9, seed=0, one_hot=True)])
 
@@ -39,8 +39,8 @@ def modular_mlp(p=23):
 def transformer(p=113, frac=0.3, d_model=128):
     import torch
 
-    from numerics.networks import data, models
-    from numerics.networks import train as T
+    from grokking_workbench.numerics.networks import data, models
+    from grokking_workbench.numerics.networks import train as T
 
     s = data.modular_addition(p, frac, seed=0)
     for name in ("x_train", "x_test"):
@@ -57,7 +57,7 @@ def transformer(p=113, frac=0.3, d_model=128):
 
 
 def step_time(d, make, cfg, p, repeats, members=None):
-    from numerics.networks import train as T
+    from grokking_workbench.numerics.networks import train as T
 
     tr = T.Trainer(make, d, cfg, members or [T.Member()], classes=p)
     return best_time(tr.step, repeats), tr
@@ -68,7 +68,7 @@ def batched_vs_loop(d, make, cfg, p, seeds, alphas, steps):
 
     import numpy as np
 
-    from numerics.networks import train as T
+    from grokking_workbench.numerics.networks import train as T
 
     cfg = dataclasses.replace(cfg, steps=steps, records=5)
     members = [T.Member(seed=s, alpha=a) for a in alphas for s in range(seeds)]

@@ -42,8 +42,8 @@ def main() -> None:
 
     import torch
 
-    from numerics import representation as rep
-    from numerics.simulate import toy_addition as ta
+    from grokking_workbench.numerics import representation as rep
+    from grokking_workbench.numerics.simulate import toy_addition as ta
 
     threads = args.threads or None
     t_total = time.perf_counter()

@@ -30,8 +30,8 @@ from timing import best_time
 def main(argv=None) -> dict:
     import torch
 
-    from numerics.simulate import data, init
-    from numerics.simulate.committee import CommitteeConfig, simulate, torch_threads, velocity
+    from grokking_workbench.numerics.simulate import data, init
+    from grokking_workbench.numerics.simulate.committee import CommitteeConfig, simulate, torch_threads, velocity
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--N", type=int, default=2)

@@ -46,7 +46,7 @@ def sweep_ratio(N, D, P, alphas, epss, S, args) -> dict:
     """Times of the stacked sweep and of the loop over its points, their largest loss difference."""
     import numpy as np
 
-    from numerics.simulate.wide import WideConfig, simulate
+    from grokking_workbench.numerics.simulate.wide import WideConfig, simulate
 
     common = dict(N=N, D=D, P=P, t_max=args.steps * args.dt, dt=args.dt, records=args.records,
                   threads=args.threads)
@@ -89,8 +89,8 @@ def main(argv=None) -> dict:
     import numpy as np
     import torch
 
-    from numerics.simulate.committee import torch_threads
-    from numerics.simulate.wide import WideConfig, network, problem, simulate, velocity
+    from grokking_workbench.numerics.simulate.committee import torch_threads
+    from grokking_workbench.numerics.simulate.wide import WideConfig, network, problem, simulate, velocity
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--N", type=int, default=100)

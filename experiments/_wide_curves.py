@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numerics.simulate.wide import WideConfig
+from grokking_workbench.numerics.simulate.wide import WideConfig
 
 
 @dataclass(frozen=True)
@@ -57,9 +57,9 @@ def runs(c: Curves) -> list[WideConfig]:
 def lazy_theory(cfg: WideConfig, T: int) -> dict:
     """Linearised-network curves for every seed and hyperparameter point of ``cfg`` (first T
     records), shaped like the simulator's variables: swept dims, seed, t."""
-    from numerics.lazy import linearised_curves
-    from numerics.simulate import wide
-    from numerics.simulate.committee import record_steps
+    from grokking_workbench.numerics.lazy import linearised_curves
+    from grokking_workbench.numerics.simulate import wide
+    from grokking_workbench.numerics.simulate.committee import record_steps
 
     pb = wide.problem(cfg)
     steps = record_steps(cfg.t_max, cfg.dt, cfg.records)[:T]
@@ -118,7 +118,7 @@ def run_curves(c: Curves):
     """Simulate every run of ``c``, add the lazy-limit theory and the grokking times."""
     import xarray as xr
 
-    from numerics.simulate.wide import simulate
+    from grokking_workbench.numerics.simulate.wide import simulate
 
     parts, statuses = [], []
     for cfg in runs(c):

@@ -33,24 +33,35 @@ def _command_line() -> str:
 # ----------------------------------------------------------------------------- derive
 def _add_derive(sub) -> None:
     p = sub.add_parser("derive", help="regenerate generated code and results/equations.md",
-                       description="Run the SymPy derivations (derive -> validate -> cse -> print) "
-                       "and write theory/generated/*.py and results/equations.md.")
+                       description="Run the SymPy derivations (derive -> validate -> cse -> print). In a "
+                       "source checkout, write theory/generated/*.py and results/equations.md; from an "
+                       "installed package, write only equations.md, into --out-dir (default: the current "
+                       "directory), never into the installed package.")
     p.add_argument("--check", action="store_true",
-                   help="write nothing; exit 1 if the committed files differ from a fresh derivation")
+                   help="write nothing; exit 1 if the generated modules (and, in a source checkout, "
+                   "results/equations.md) differ from a fresh derivation")
+    p.add_argument("--out-dir", type=Path, default=None,
+                   help="write equations.md into this folder (created if missing) instead of results/")
     p.set_defaults(handler=_derive)
 
 
 def _derive(args) -> int:
-    from theory import codegen
+    from grokking_workbench.theory import codegen
 
+    checkout = codegen.source_checkout()
     if args.check:
         stale = codegen.check()
         for path in stale:
             print(f"stale: {path}")
-        print("derived files are up to date" if not stale else
-              "run `grokking derive` to regenerate")
+        checked = ("generated modules and results/equations.md" if checkout else
+                   f"generated modules of the installed package ({codegen.ROOT / codegen.GENERATED})")
+        print(f"checked the {checked} against a fresh derivation: "
+              + ("up to date" if not stale else "run `grokking derive` to regenerate"))
         return EXIT_STALE if stale else 0
-    for path in codegen.write():
+    if not checkout:
+        print("installed package: its generated modules are not rewritten (change derivations in a "
+              "source checkout); writing the equations report only")
+    for path in codegen.write(report_dir=args.out_dir):
         print(f"wrote {path}")
     return 0
 
@@ -71,7 +82,7 @@ def _add_run(sub) -> None:
 
 
 def _run(args) -> int:
-    from experiments import registry, runner
+    from grokking_workbench.experiments import registry, runner
 
     if args.list or not args.name:
         for exp in registry.experiments().values():
@@ -79,7 +90,7 @@ def _run(args) -> int:
         return 0 if args.list else EXIT_BAD_INPUT
     label = "quick" if args.quick else "full"
     if args.name == "all":
-        from theory import codegen
+        from grokking_workbench.theory import codegen
 
         derive_outcome = codegen.check_outcome()
         outcomes, index = runner.run_all(label, args.out_dir or Path("results"),
@@ -115,7 +126,7 @@ def _add_ode(sub) -> None:
     p.add_argument("--out", type=Path, required=True, help="output NetCDF file")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a file of a different configuration")
-    p.set_defaults(handler=lambda args: _delegate("numerics.ode", args))
+    p.set_defaults(handler=lambda args: _delegate("grokking_workbench.numerics.ode", args))
 
 
 def _add_model_args(p, sweep: bool = False) -> None:
@@ -167,7 +178,7 @@ def _add_simulate(sub) -> None:
     p.add_argument("--out", type=Path, required=True, help="output NetCDF file")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a file of a different configuration")
-    p.set_defaults(handler=lambda args: _delegate("numerics.simulate.cli", args))
+    p.set_defaults(handler=lambda args: _delegate("grokking_workbench.numerics.simulate.cli", args))
 
 
 # ----------------------------------------------------------------------------- dmft
@@ -220,7 +231,7 @@ def _add_dmft(sub) -> None:
                    "run adds at most --max-iter iterations)")
     p.add_argument("--out", type=Path, required=True, help="output NetCDF file")
     p.add_argument("--overwrite", action="store_true", help="replace a file of a different configuration")
-    p.set_defaults(handler=lambda args: _delegate("numerics.dmft.cli", args))
+    p.set_defaults(handler=lambda args: _delegate("grokking_workbench.numerics.dmft.cli", args))
 
 
 def _delegate(module: str, args) -> int:
@@ -251,8 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_BAD_INPUT
-    from numerics.io import ConfigMismatchError
-    from numerics.validate import InputError
+    from grokking_workbench.numerics.io import ConfigMismatchError
+    from grokking_workbench.numerics.validate import InputError
 
     try:
         return int(args.handler(args) or 0)

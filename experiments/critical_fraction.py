@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from experiments.registry import register
+from grokking_workbench.experiments.registry import register
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Config:
 
 
 def _theory(config: Config) -> dict:
-    from numerics import representation as rep
+    from grokking_workbench.numerics import representation as rep
 
     rng = np.random.default_rng(config.seed)
     p = config.p
@@ -59,8 +59,8 @@ def _theory(config: Config) -> dict:
 
 
 def _simulation(config: Config) -> dict:
-    from numerics import representation as rep
-    from numerics.simulate import toy_addition as ta
+    from grokking_workbench.numerics import representation as rep
+    from grokking_workbench.numerics.simulate import toy_addition as ta
 
     p = config.p
     fr = np.asarray(config.sim_fractions, float)
@@ -85,7 +85,7 @@ def _simulation(config: Config) -> dict:
 def run(config: Config):
     import xarray as xr
 
-    from numerics import representation as rep
+    from grokking_workbench.numerics import representation as rep
 
     th = _theory(config)
     fr = np.asarray(config.fractions, float)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from experiments.registry import register
+from grokking_workbench.experiments.registry import register
 
 INF = math.inf
 ONE = {"units": "1"}
@@ -36,7 +36,7 @@ def _var(dims, values, name):
 
 def _dmft(alpha, eps, gamma, A0, t_max, h_max, samples, seed=0, **kw):
     """A DMFT solve on the default grid with step limit ``h_max``, with its error estimates."""
-    from numerics.dmft import solver
+    from grokking_workbench.numerics.dmft import solver
 
     cfg = solver.DMFTConfig(A0=tuple(A0), alpha=alpha, eps=eps, gamma=gamma, t_max=t_max, h_max=h_max,
                             samples=samples, seed=seed, **kw)
@@ -45,7 +45,7 @@ def _dmft(alpha, eps, gamma, A0, t_max, h_max, samples, seed=0, **kw):
 
 def _h_max(alphas, gammas) -> float:
     """The smallest default step limit of the runs: one grid for all of them."""
-    from numerics.dmft.solver import default_h_max
+    from grokking_workbench.numerics.dmft.solver import default_h_max
 
     return min(default_h_max(a, g) for a in np.atleast_1d(alphas) for g in np.atleast_1d(gammas))
 
@@ -57,7 +57,7 @@ def _status(runs) -> str:
 
 
 def _simulate(alpha, eps, gamma, A0, t_max, D, seeds, dt_sim, records, seed0=1000):
-    from numerics.simulate.committee import CommitteeConfig, simulate
+    from grokking_workbench.numerics.simulate.committee import CommitteeConfig, simulate
 
     return simulate(CommitteeConfig(N=len(A0), D=D, alpha=alpha, eps=eps, gamma=gamma, A0=tuple(A0),
                                     t_max=t_max, dt=dt_sim, seeds=seeds, seed0=seed0, records=records),
@@ -104,7 +104,7 @@ def _losses_dataset(config, key, values, runs, sims):
             n = s.sizes["t"]
             st[k, :, :n], se[k, :, :n] = s.train_loss.values, s.test_loss.values
             sA[k, :, :n], sC[k, :, :n] = s.A.values, s.C.values
-    from theory.generated import committee as th
+    from grokking_workbench.theory.generated import committee as th
 
     dm = lambda f: np.array([f(r) for r in runs])   # noqa: E731
     test_of = lambda r: th.test_loss(r.result.A, r.result.Cw_diag, r.config.alpha, r.config.eps)  # noqa: E731
@@ -238,7 +238,7 @@ def _escape_time(t, A, alpha):
 
 
 def run_alpha(config: AlphaConfig):
-    from theory.generated import committee as th
+    from grokking_workbench.theory.generated import committee as th
 
     h_max = _h_max(config.alphas, config.gamma)
     runs = [_dmft(a, config.eps, config.gamma, config.A0, config.t_max, h_max, config.samples)
@@ -317,7 +317,7 @@ class CorrelationConfig:
 def run_correlations(config: CorrelationConfig):
     import xarray as xr
 
-    from numerics.dmft import solver
+    from grokking_workbench.numerics.dmft import solver
 
     h_max = _h_max(config.alpha, config.gamma)
     fin = _dmft(config.alpha, config.eps, config.gamma, config.A0, config.t_max, h_max, config.samples)
@@ -448,13 +448,13 @@ class GapConfig:
 def run_gap(config: GapConfig):
     import xarray as xr
 
-    from numerics.dmft import solver
+    from grokking_workbench.numerics.dmft import solver
 
     h_max = _h_max(config.alpha, config.gammas)
     runs = [_dmft(config.alpha, config.eps, g, config.A0, config.t_max, h_max, config.samples)
             for g in config.gammas]
     t = runs[0].result.grid.t
-    from theory.generated import committee as th
+    from grokking_workbench.theory.generated import committee as th
 
     test = np.array([th.test_loss(r.result.A, r.result.Cw_diag, config.alpha, config.eps) for r in runs])
     train = np.array([r.result.train_loss for r in runs])

@@ -47,8 +47,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from experiments.dmft import INF, ONE, _var
-from experiments.registry import register
+from grokking_workbench.experiments.dmft import INF, ONE, _var
+from grokking_workbench.experiments.registry import register
 
 FAMILY_ERROR = 0.05
 
@@ -82,7 +82,7 @@ def _alpha_t_max(c: GrokkingConfig, alpha: float) -> float:
 def _dmft(c: GrokkingConfig, alpha: float, gamma: float, t_max: float):
     """A DMFT solve on its default grid; the two-time fields, which this experiment does not use,
     are dropped to keep memory down."""
-    from numerics.dmft import solver
+    from grokking_workbench.numerics.dmft import solver
 
     samples = c.samples if np.isfinite(gamma) else 32     # the online limit has no sampling error
     cfg = solver.DMFTConfig(A0=tuple(c.A0), alpha=alpha, eps=c.eps, gamma=gamma, t_max=t_max,
@@ -93,7 +93,7 @@ def _dmft(c: GrokkingConfig, alpha: float, gamma: float, t_max: float):
 
 
 def _simulate(c: GrokkingConfig, alpha: float, gamma: float, t_max: float, *, uniform: bool = False):
-    from numerics.simulate.committee import CommitteeConfig, simulate
+    from grokking_workbench.numerics.simulate.committee import CommitteeConfig, simulate
 
     edge = alpha * (1 + gamma ** -0.5) ** 2
     dt_late = None if uniform else min(c.dt_late, 0.5 / edge)   # Euler is stable below 2 / edge
@@ -106,7 +106,7 @@ def _simulate(c: GrokkingConfig, alpha: float, gamma: float, t_max: float, *, un
 def grok_time(t: np.ndarray, train: np.ndarray, test: np.ndarray, fraction: float) -> float:
     """t_test - t_train (module docstring), NaN if either never falls below ``fraction`` of its
     value at t = 0."""
-    from experiments._wide_curves import crossing_time
+    from grokking_workbench.experiments._wide_curves import crossing_time
 
     return crossing_time(t, test, fraction * test[0]) - crossing_time(t, train, fraction * train[0])
 
@@ -114,7 +114,7 @@ def grok_time(t: np.ndarray, train: np.ndarray, test: np.ndarray, fraction: floa
 def run(c: GrokkingConfig):
     import xarray as xr
 
-    from theory.generated import committee as th
+    from grokking_workbench.theory.generated import committee as th
 
     from concurrent.futures import ProcessPoolExecutor
 

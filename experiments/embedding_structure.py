@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from experiments.registry import register
+from grokking_workbench.experiments.registry import register
 
 TASKS = ("addition", "modular_addition")
 
@@ -63,8 +63,8 @@ def pca(E: np.ndarray, axes_from: np.ndarray | None = None):
 def run(config: Config):
     import xarray as xr
 
-    from numerics import representation as rep
-    from numerics.simulate import toy_addition as ta
+    from grokking_workbench.numerics import representation as rep
+    from grokking_workbench.numerics.simulate import toy_addition as ta
 
     p, S, d = config.p, config.seeds, config.d_embed
     rng = np.random.default_rng(config.split_seed)

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments._wide_curves import Curves, crossing_time, plot_curves, run_curves
-from experiments.registry import register
-from numerics.simulate.wide import WideConfig
+from grokking_workbench.experiments._wide_curves import Curves, crossing_time, plot_curves, run_curves
+from grokking_workbench.experiments.registry import register
+from grokking_workbench.numerics.simulate.wide import WideConfig
 
 
 def run(config: Curves):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from experiments.registry import register
+from grokking_workbench.experiments.registry import register
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,8 @@ class Config:
 def run(config: Config):
     import xarray as xr
 
-    from numerics import representation as rep
-    from numerics.simulate import toy_addition as ta
+    from grokking_workbench.numerics import representation as rep
+    from grokking_workbench.numerics.simulate import toy_addition as ta
 
     p, S = config.p, config.seeds
     fr = np.asarray(config.fractions, float)

@@ -31,9 +31,9 @@ import dataclasses
 
 import numpy as np
 
-from experiments._wide_curves import Curves, plot_curves, rises, run_curves
-from experiments.registry import register
-from numerics.simulate.wide import WideConfig
+from grokking_workbench.experiments._wide_curves import Curves, plot_curves, rises, run_curves
+from grokking_workbench.experiments.registry import register
+from grokking_workbench.numerics.simulate.wide import WideConfig
 
 #: the paper's network (N = 500, D = 100, P = 550) and a small one for quick runs
 QUICK = WideConfig(N=100, D=50, P=275, alpha=1.0, eps=0.05, t_max=1000.0, dt=0.5, seeds=3,

@@ -45,7 +45,7 @@ def rising(values) -> str:
     """Verdict on "rises with the swept parameter" for delays where NaN (never within the run)
     counts as infinite; inconclusive when two neighbouring values are both NaN (their order is
     not known) and no determined pair already contradicts the rise."""
-    from experiments._wide_curves import rises
+    from grokking_workbench.experiments._wide_curves import rises
 
     v = np.asarray(values, float)
     both = np.isnan(v[1:]) & np.isnan(v[:-1])
@@ -59,13 +59,13 @@ def report(statements: list[Statement]) -> tuple[bool, str]:
 
 def first_at_least(steps, curve, level) -> float:
     """First step where ``curve`` >= ``level`` (linear interpolation between records), or NaN."""
-    from experiments._wide_curves import crossing_time
+    from grokking_workbench.experiments._wide_curves import crossing_time
 
     return crossing_time(np.asarray(steps, float), -np.asarray(curve, float), -level)
 
 
 def first_at_most(steps, curve, level) -> float:
-    from experiments._wide_curves import crossing_time
+    from grokking_workbench.experiments._wide_curves import crossing_time
 
     return crossing_time(np.asarray(steps, float), np.asarray(curve, float), level)
 

@@ -57,9 +57,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from experiments.networks_common import (Statement, rising, grok_steps, plot_curves, report, to_dataset,
+from grokking_workbench.experiments.networks_common import (Statement, rising, grok_steps, plot_curves, report, to_dataset,
                                          verdict)
-from experiments.registry import register
+from grokking_workbench.experiments.registry import register
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,8 @@ class InitConfig:
 
 
 def run(c: InitConfig):
-    from numerics.networks import data, models
-    from numerics.networks import train as T
+    from grokking_workbench.numerics.networks import data, models
+    from grokking_workbench.numerics.networks import train as T
 
     if c.task == "digits":
         splits = [data.digits(c.n_train, seed=s, data_dir=c.data_dir, n_test=c.n_test)

@@ -55,9 +55,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from experiments.networks_common import (Statement, rising, first_at_least, grok_steps, plot_curves,
+from grokking_workbench.experiments.networks_common import (Statement, rising, first_at_least, grok_steps, plot_curves,
                                          report, to_dataset, verdict)
-from experiments.registry import register
+from grokking_workbench.experiments.registry import register
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,8 @@ class ModularConfig:
 def run(c: ModularConfig):
     import xarray as xr
 
-    from numerics.networks import data, models
-    from numerics.networks import train as T
+    from grokking_workbench.numerics.networks import data, models
+    from grokking_workbench.numerics.networks import train as T
 
     splits = [data.modular_addition(c.p, c.train_fraction, seed=s, one_hot=True)
               for s in range(c.seeds)]

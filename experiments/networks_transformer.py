@@ -57,9 +57,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from experiments.networks_common import (Statement, rising, grok_steps, plot_curves, report, to_dataset,
+from grokking_workbench.experiments.networks_common import (Statement, rising, grok_steps, plot_curves, report, to_dataset,
                                          verdict)
-from experiments.registry import register
+from grokking_workbench.experiments.registry import register
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class TransformerConfig:
 def task(c: TransformerConfig, seed: int):
     import torch
 
-    from numerics.networks import data
+    from grokking_workbench.numerics.networks import data
 
     s = data.modular_addition(c.p, c.train_fraction, seed=seed)
     if c.style == "nanda":
@@ -100,7 +100,7 @@ def task(c: TransformerConfig, seed: int):
 
 
 def make_model(c: TransformerConfig, dropout: float = 0.0):
-    from numerics.networks import models
+    from grokking_workbench.numerics.networks import models
 
     nanda = c.style == "nanda"
 
@@ -129,7 +129,7 @@ def run(c: TransformerConfig):
     import torch
     import xarray as xr
 
-    from numerics.networks import train as T
+    from grokking_workbench.numerics.networks import train as T
 
     d = T.stack_data([task(c, s) for s in range(c.seeds)])
     cfg = T.TrainConfig(optimizer="adamw", lr=c.lr, betas=c.betas, weight_decay=c.weight_decay,

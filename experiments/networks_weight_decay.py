@@ -35,10 +35,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from experiments._wide_curves import Curves, plot_curves, run_curves
-from experiments.networks_common import Statement, report, verdict
-from experiments.registry import register
-from numerics.simulate.wide import WideConfig
+from grokking_workbench.experiments._wide_curves import Curves, plot_curves, run_curves
+from grokking_workbench.experiments.networks_common import Statement, report, verdict
+from grokking_workbench.experiments.registry import register
+from grokking_workbench.numerics.simulate.wide import WideConfig
 
 WD_UNIT = 0.002
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from experiments.registry import register
+from grokking_workbench.experiments.registry import register
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,8 @@ def _groups(D: int, lam: dict[str, float]) -> list[tuple[str, int]]:
 def run(config: Config):
     import xarray as xr
 
-    from numerics.kernels import initial_features
-    from theory.generated import committee as th
+    from grokking_workbench.numerics.kernels import initial_features
+    from grokking_workbench.theory.generated import committee as th
 
     kernels = ("ntk", "readout")
     parts = ("linear", "quadratic", "norm")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from experiments import registry
+from grokking_workbench.experiments import registry
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ FULL = Config()
 
 
 def _sim_config(cfg: Config, gamma: float, fresh: bool):
-    from numerics.simulate.committee import CommitteeConfig
+    from grokking_workbench.numerics.simulate.committee import CommitteeConfig
 
     return CommitteeConfig(N=cfg.N, D=cfg.D, alpha=cfg.alpha, eps=cfg.eps, gamma=gamma,
                            A0=tuple(cfg.A0), seeds=cfg.seeds, t_max=cfg.t_max, dt=cfg.dt,
@@ -71,9 +71,9 @@ def run(cfg: Config):
     """The dataset: simulations (gamma, seed, t), one-pass runs (seed, t), the ODE (t)."""
     import xarray as xr
 
-    from numerics import ode
-    from numerics.simulate.committee import record_steps, simulate
-    from theory.generated import committee
+    from grokking_workbench.numerics import ode
+    from grokking_workbench.numerics.simulate.committee import record_steps, simulate
+    from grokking_workbench.theory.generated import committee
 
     C0 = np.eye(cfg.N)
     runs, statuses = [], []

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from experiments.registry import register
+from grokking_workbench.experiments.registry import register
 
 PHASES = ("comprehension", "grokking", "memorisation", "confusion")
 COLOURS = ("#2ca02c", "#1f77b4", "#d62728", "#7f7f7f")
@@ -82,7 +82,7 @@ def classify(steps_train: np.ndarray, steps_val: np.ndarray, delay: int) -> np.n
 
 def splits(config: Config) -> np.ndarray:
     """One training mask per seed (module docstring: splits where 90 % validation is possible)."""
-    from numerics import representation as rep
+    from grokking_workbench.numerics import representation as rep
 
     rng = np.random.default_rng(config.split_seed)
     return rep.generalisable_splits(config.p, config.n_train, config.seeds, rng,
@@ -90,7 +90,7 @@ def splits(config: Config) -> np.ndarray:
 
 
 def _train_grid(config: Config, elr, lr, wd, seeds):
-    from numerics.simulate import toy_addition as ta
+    from grokking_workbench.numerics.simulate import toy_addition as ta
 
     split = splits(config)
     spec = ta.ModelSpec(p=config.p, width=config.width, activation=config.activation, task=config.task)
@@ -103,7 +103,7 @@ def _train_grid(config: Config, elr, lr, wd, seeds):
 def run(config: Config):
     import xarray as xr
 
-    from numerics import representation as rep
+    from grokking_workbench.numerics import representation as rep
 
     S = config.seeds
     lrs = np.asarray(config.lrs, float)

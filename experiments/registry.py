@@ -54,11 +54,11 @@ def register(**fields) -> Experiment:
 
 
 def _import_all() -> None:
-    import experiments
+    from grokking_workbench import experiments as package
 
-    for info in pkgutil.iter_modules(experiments.__path__):
+    for info in pkgutil.iter_modules(package.__path__):
         if info.name not in _NOT_EXPERIMENTS and not info.name.startswith("_"):
-            importlib.import_module(f"experiments.{info.name}")
+            importlib.import_module(f"{package.__name__}.{info.name}")
 
 
 def experiments() -> dict[str, Experiment]:

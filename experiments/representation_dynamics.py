@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from experiments.registry import register
+from grokking_workbench.experiments.registry import register
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,9 @@ class Config:
 def run(config: Config):
     import xarray as xr
 
-    from numerics import effective_dynamics as ed
-    from numerics import representation as rep
-    from numerics.simulate import toy_addition as ta
+    from grokking_workbench.numerics import effective_dynamics as ed
+    from grokking_workbench.numerics import representation as rep
+    from grokking_workbench.numerics.simulate import toy_addition as ta
 
     p, S = config.p, config.seeds
     rng = np.random.default_rng(config.split_seed)

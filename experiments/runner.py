@@ -15,8 +15,8 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from numerics import io
-from experiments import registry
+from grokking_workbench.numerics import io
+from grokking_workbench.experiments import registry
 
 log = logging.getLogger(__name__)
 

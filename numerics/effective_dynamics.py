@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numerics import representation as rep
-from numerics.validate import InputError, positive
+from grokking_workbench.numerics import representation as rep
+from grokking_workbench.numerics.validate import InputError, positive
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ def kernels(X, Xp, W, v, eps, *, target="quadratic", k=2, readouts=False):
     to (..., 1, 1))."""
     import torch
 
-    from numerics.simulate.wide import activation
+    from grokking_workbench.numerics.simulate.wide import activation
 
     X, Xp, W, v = (torch.as_tensor(a, dtype=torch.float64) for a in (X, Xp, W, v))
     Wt = W.transpose(-1, -2)

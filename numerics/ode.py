@@ -24,8 +24,8 @@ import math
 
 import numpy as np
 
-from numerics import validate
-from numerics.validate import InputError
+from grokking_workbench.numerics import validate
+from grokking_workbench.numerics.validate import InputError
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def _unpack(y: np.ndarray, N: int) -> tuple[np.ndarray, np.ndarray]:
 
 def rhs(t: float, y: np.ndarray, N: int, alpha: float, eps: float) -> np.ndarray:
     """The packed right-hand side d(A, C)/dt from the generated ``online_rhs`` (DMFT paper A.1)."""
-    from theory.generated import committee
+    from grokking_workbench.theory.generated import committee
 
     A, C = _unpack(y, N)
     dA, dC = committee.online_rhs(A, C, alpha, eps)
@@ -109,7 +109,7 @@ def integrate(A0, C0, alpha: float, eps: float, t_max: float | None = None, *,
     Records at ``t_eval`` if given, else at 0 and ``records - 1`` log-spaced times to ``t_max``.
     """
     from scipy.integrate import solve_ivp
-    from theory.generated import committee
+    from grokking_workbench.theory.generated import committee
 
     A0 = np.asarray(A0, dtype=float)
     N = A0.size
@@ -152,7 +152,7 @@ def integrate(A0, C0, alpha: float, eps: float, t_max: float | None = None, *,
 
 def _dataset(t, A, C, alpha, eps, status, method, rtol, atol, nfev):
     import xarray as xr
-    from theory.generated import committee
+    from grokking_workbench.theory.generated import committee
 
     terms = {name: np.asarray(getattr(committee, name)(A, C, alpha, eps), dtype=float)
              for name in ("test_loss", "variance_error", "misalignment_error", "linear_power")}
@@ -204,7 +204,7 @@ def euler_expected(A0, C0, alpha: float, eps: float, dt: float, steps, *,
 
     ``steps``: the increasing step indices to return. Returns A (T, N) and C (T, N, N).
     """
-    from theory.generated import committee
+    from grokking_workbench.theory.generated import committee
 
     A = np.asarray(A0, dtype=float).copy()
     C = np.asarray(C0, dtype=float).copy()
@@ -236,7 +236,7 @@ def rhs_residual(A, C, alpha, eps) -> float:
     dA = R^h A + R^{h*}, dC = R^h C + C R^h^T + R^{h*} A^T + A R^{h*}^T (DMFT paper eqs. 11-12)
     with the generated responses R^h (``response_h``) and R^{h*} (``response_hstar``).
     """
-    from theory.generated import committee
+    from grokking_workbench.theory.generated import committee
 
     A = np.asarray(A, dtype=float)
     C = np.asarray(C, dtype=float)
@@ -271,7 +271,7 @@ def config_from_args(args) -> dict:
 
 def main(args) -> int:
     """``grokking ode``: integrate, write the dataset, exit 0 (or EXIT_DIVERGED)."""
-    from numerics import io
+    from grokking_workbench.numerics import io
 
     cfg = config_from_args(args)
     if args.out.exists() and not getattr(args, "overwrite", False):

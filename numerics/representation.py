@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from numerics.validate import InputError, positive_int
+from grokking_workbench.numerics.validate import InputError, positive_int
 
 #: relative threshold below which an eigenvalue of A^T A counts as zero (integer matrices of
 #: size p <= 100 have nonzero eigenvalues far above p * max|M| * 1e-10)

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from experiments import cli
+from grokking_workbench.experiments import cli
 
 
 def test_help_imports_nothing_heavy():

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from experiments import cli
-from numerics import io
+from grokking_workbench.experiments import cli
+from grokking_workbench.numerics import io
 
 ODE = ["ode", "--N", "2", "--alpha", "0.5", "--eps", "0.05", "--A0", "0.04,-0.02",
        "--C0", "identity", "--t-max", "10", "--records", "10"]

@@ -6,7 +6,7 @@ import sys
 
 import sympy as sp
 
-from theory import codegen, committee
+from grokking_workbench.theory import codegen, committee
 
 
 def test_committed_generated_files_are_up_to_date():
@@ -22,12 +22,18 @@ def test_header_names_generator_sympy_version_and_input_hash():
     assert f"input hash {codegen.input_hash()}" in head
 
 
-def test_staleness_check_detects_a_changed_derivation(monkeypatch, tmp_path):
-    # a copy of the committed files in a fresh root is up to date ...
+def _copy_derived_files(root, checkout: bool):
     for rel in codegen.outputs():
-        dest = tmp_path / rel
+        dest = root / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text((codegen.ROOT / rel).read_text())
+    if checkout:
+        (root / "pyproject.toml").write_text((codegen.ROOT / "pyproject.toml").read_text())
+
+
+def test_staleness_check_detects_a_changed_derivation(monkeypatch, tmp_path):
+    # a copy of the committed files in a fresh checkout is up to date ...
+    _copy_derived_files(tmp_path, checkout=True)
     assert codegen.check(tmp_path) == []
     # ... until a derivation changes
     original = committee.mean_error()
@@ -36,6 +42,24 @@ def test_staleness_check_detects_a_changed_derivation(monkeypatch, tmp_path):
     stale = {p.relative_to(tmp_path) for p in codegen.check(tmp_path)}
     assert codegen.GENERATED / "committee.py" in stale
     assert codegen.REPORT in stale
+
+
+def test_installed_package_checks_generated_modules_and_writes_the_report_elsewhere(tmp_path):
+    """An installed package (no pyproject.toml beside theory/) has no results/: --check compares
+    only the generated modules, and derive writes equations.md into the given folder, nothing
+    into the package."""
+    package, out = tmp_path / "site-packages" / "grokking_workbench", tmp_path / "out"
+    _copy_derived_files(package, checkout=False)
+    (package / codegen.REPORT).unlink()
+    assert not codegen.source_checkout(package)
+    assert codegen.check(package) == []
+    generated = package / codegen.GENERATED / "committee.py"
+    generated.write_text(generated.read_text() + "# edited\n")
+    assert codegen.check(package) == [generated]
+    before = sorted(p for p in package.rglob("*"))
+    assert codegen.write(package, report_dir=out) == [out / codegen.REPORT.name]
+    assert sorted(p for p in package.rglob("*")) == before
+    assert generated.read_text().endswith("# edited\n")
 
 
 def test_report_lists_the_known_misprints():
@@ -48,6 +72,6 @@ def test_report_lists_the_known_misprints():
 
 
 def test_derive_check_command_exit_code():
-    out = subprocess.run([sys.executable, "-m", "experiments.cli", "derive", "--check"],
+    out = subprocess.run([sys.executable, "-m", "grokking_workbench.experiments.cli", "derive", "--check"],
                          cwd=codegen.ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from experiments import cli
-from numerics.dmft import solver, sweep as sw, wprocess
-from numerics.dmft.grid import Grid, make_grid
-from theory.generated import committee as th
+from grokking_workbench.experiments import cli
+from grokking_workbench.numerics.dmft import solver, sweep as sw, wprocess
+from grokking_workbench.numerics.dmft.grid import Grid, make_grid
+from grokking_workbench.theory.generated import committee as th
 
 A0 = (0.04, -0.02)
 Z = 5.0  # Monte-Carlo comparisons, in standard errors
@@ -299,7 +299,7 @@ def test_dmft_cli_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):
 def test_dmft_matches_simulation_ensembles_at_two_gammas():
     """Done criterion: at gamma = 8 and 4 (alpha 0.5, eps 0.05, A0 = (0.04, -0.02), C0 = I,
     t <= 60) train and test loss within the error bars of D = 1000 simulation ensembles."""
-    from experiments import dmft
+    from grokking_workbench.experiments import dmft
 
     cfg = dmft.GammaConfig(gammas=(8.0, 4.0), t_max=60.0, samples=8000, D=1000, seeds=10,
                            dt_sim=0.1, records=40)

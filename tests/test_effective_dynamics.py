@@ -4,9 +4,9 @@ integrator, and agreement with the SymPy flow of theory.effective."""
 import numpy as np
 import pytest
 
-from numerics import effective_dynamics as ed
-from numerics import representation as rep
-from theory import effective
+from grokking_workbench.numerics import effective_dynamics as ed
+from grokking_workbench.numerics import representation as rep
+from grokking_workbench.theory import effective
 
 P = 10
 # RK4 has global error O(dt^4); with dt = 0.25 and the rates of these systems (lambda <= 0.3)
@@ -106,7 +106,7 @@ def test_converges_to_linear_structure_when_unique():
 
 
 def test_rejects_bad_input():
-    from numerics.validate import InputError
+    from grokking_workbench.numerics.validate import InputError
 
     with pytest.raises(InputError):
         ed.integrate(np.zeros(P), np.zeros((0, 4), int), [0.0, 1.0])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from theory import gaussian as g
+from grokking_workbench.theory import gaussian as g
 
 # Monte-Carlo comparisons: |estimate - exact| < Z standard errors
 Z = 5.0

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from numerics import io
+from grokking_workbench.numerics import io
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from numerics import kernels
+from grokking_workbench.numerics import kernels
 
 
 def test_general_ntk_equals_eq18_with_wbar_and_M(rng):

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from experiments import registry
-from experiments._wide_curves import crossing_time
-from numerics import lazy
-from numerics.kernels import cka
-from numerics.simulate import wide
-from numerics.simulate.committee import record_steps
+from grokking_workbench.experiments import registry
+from grokking_workbench.experiments._wide_curves import crossing_time
+from grokking_workbench.numerics import lazy
+from grokking_workbench.numerics.kernels import cka
+from grokking_workbench.numerics.simulate import wide
+from grokking_workbench.numerics.simulate.committee import record_steps
 
 THREADS = 1
 SMALL = dict(N=40, D=20, P=60, eps=0.3, t_max=20.0, dt=0.2, records=10, held_out=300, seeds=2,
@@ -148,7 +148,7 @@ def test_eigenvector_labels_are_unit_eigenvectors_of_the_initial_ntk():
 
 
 def test_bad_wide_configurations_name_the_parameter():
-    from numerics.validate import InputError
+    from grokking_workbench.numerics.validate import InputError
 
     bad = [(dict(target="ntk-eigenvector"), "held_out"), (dict(momentum=1.0), "momentum"),
            (dict(aligned=-0.1), "aligned"), (dict(aligned=0.1, eps=0.0), "aligned"),

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from numerics.networks import data, models
-from numerics.networks import train as T
+from grokking_workbench.numerics.networks import data, models
+from grokking_workbench.numerics.networks import train as T
 
 
 def _mlp(widths, act="tanh", **kw):
@@ -171,7 +171,7 @@ def test_dataset_sizes_and_splits():
 
 
 def test_invalid_configuration_names_the_parameter():
-    from numerics.validate import InputError
+    from grokking_workbench.numerics.validate import InputError
 
     with pytest.raises(InputError, match="optimizer"):
         T.check_config(T.TrainConfig(optimizer="lbfgs"))
@@ -180,7 +180,7 @@ def test_invalid_configuration_names_the_parameter():
 
 
 def test_wide_weight_decay_default_is_unchanged_and_decay_shrinks_weights():
-    from numerics.simulate.wide import WideConfig, simulate
+    from grokking_workbench.numerics.simulate.wide import WideConfig, simulate
 
     base = dict(N=20, D=10, P=30, alpha=(0.5, 1.4), t_max=20.0, dt=0.5, seeds=1, records=5)
     a = simulate(WideConfig(**base), progress=False)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from experiments import cli
-from numerics import io, ode
+from grokking_workbench.experiments import cli
+from grokking_workbench.numerics import io, ode
 
 # ---- tolerances (one place), each from an error estimate --------------------------------------
 # ode.integrate runs DOP853 at rtol 1e-10 and the RK4 reference has global error ~ (h lam)^4 t lam

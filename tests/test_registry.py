@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from experiments import registry, runner
+from grokking_workbench.experiments import registry, runner
 
 EXPERIMENTS = sorted(registry.experiments())
 

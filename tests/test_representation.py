@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from numerics import representation as rep
-from numerics.validate import InputError
-from theory import effective
+from grokking_workbench.numerics import representation as rep
+from grokking_workbench.numerics.validate import InputError
+from grokking_workbench.theory import effective
 
 # Exact integer inputs: the numeric Hessian is 2 A^T A / (|P| Z0) in floating point, whose
 # entries are small rationals; rounding error is a few ulps of entries of order 1.

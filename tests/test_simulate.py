@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from numerics import ode
-from numerics.simulate import data, init
-from numerics.simulate.committee import CommitteeConfig, record_steps, simulate, velocity
+from grokking_workbench.numerics import ode
+from grokking_workbench.numerics.simulate import data, init
+from grokking_workbench.numerics.simulate.committee import CommitteeConfig, record_steps, simulate, velocity
 
 # ---- tolerances (one place), each from an error estimate --------------------------------------
 # float64 sums of ~10^2 terms of size O(1): rounding ~1e-14 relative
@@ -34,7 +34,7 @@ THREADS = 1  # one torch thread: the test machine runs other work beside these t
 
 @pytest.fixture(autouse=True)
 def _one_torch_thread():
-    from numerics.simulate.committee import torch_threads
+    from grokking_workbench.numerics.simulate.committee import torch_threads
 
     with torch_threads(THREADS):
         yield
@@ -264,7 +264,7 @@ def test_one_pass_training_agrees_with_expected_euler_theory():
                                   threads=THREADS))
     steps = record_steps(t_max, dt, 30)
     A, C = ode.euler_expected(A0, np.eye(N), alpha, eps, dt, steps, gamma=gamma)
-    from theory.generated import committee
+    from grokking_workbench.theory.generated import committee
 
     L = committee.test_loss(A, C, alpha, eps)
     for name, sim, ref in (("test_loss", ds.test_loss.values, L), ("A", ds.A.values, A)):
@@ -301,7 +301,7 @@ def test_fixed_data_simulations_converge_to_ode_like_one_over_gamma():
 def test_wide_velocity_is_scaled_autograd_gradient(target, k):
     """dw/dt = -(N D / (2 alpha^2)) grad_w L, dv/dt = -(N / (2 alpha^2)) dL/dv for the centred
     predictor alpha [f(theta) - f(theta_0)] (Kumar et al. App. 8.1)."""
-    from numerics.simulate import wide
+    from grokking_workbench.numerics.simulate import wide
 
     W, X, y, alpha, eps = _tiny_problem(seed=1)
     S, K, N, D = W.shape
@@ -330,7 +330,7 @@ def test_wide_velocity_is_scaled_autograd_gradient(target, k):
 def test_wide_without_centring_is_the_committee_machine_slowed_by_alpha(alpha):
     """Fixed readouts, no centring: the wide flow is the committee flow (DMFT paper eq. (6))
     divided by alpha, so an Euler step dt of one is a step dt/alpha of the other."""
-    from numerics.simulate import wide
+    from grokking_workbench.numerics.simulate import wide
 
     common = dict(N=3, D=30, eps=0.2, gamma=3, seeds=2, records=8)
     w = wide.simulate(wide.WideConfig(alpha=alpha, centre=False, t_max=4.0, dt=0.1,
@@ -346,7 +346,7 @@ def test_wide_without_centring_is_the_committee_machine_slowed_by_alpha(alpha):
 @pytest.mark.parametrize("options", [dict(), dict(train_readouts=True),
                                      dict(target="hermite", k=2, train_readouts=True)])
 def test_wide_exact_test_loss_matches_held_out_estimate(options):
-    from numerics.simulate import wide
+    from grokking_workbench.numerics.simulate import wide
 
     M = 20000
     ds = wide.simulate(wide.WideConfig(N=40, D=30, alpha=(1.0, 4.0), sigma=(0.5, 1.0), eps=0.3,

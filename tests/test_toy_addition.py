@@ -6,10 +6,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from experiments.phase_diagram import _check_map, classify, sandwiched  # noqa: E402
-from numerics import representation as rep  # noqa: E402
-from numerics.simulate import toy_addition as ta  # noqa: E402
-from numerics.validate import InputError  # noqa: E402
+from grokking_workbench.experiments.phase_diagram import _check_map, classify, sandwiched  # noqa: E402
+from grokking_workbench.numerics import representation as rep  # noqa: E402
+from grokking_workbench.numerics.simulate import toy_addition as ta  # noqa: E402
+from grokking_workbench.numerics.validate import InputError  # noqa: E402
 
 # float64, identical operations in a different batching: the two computations differ only by
 # the summation order inside batched matrix products (~1e-16 relative per step); over 40 Adam

@@ -15,9 +15,9 @@ from functools import lru_cache
 
 import sympy as sp
 
-from theory import gaussian
-from theory.identity import Identity
-from theory.indexed import (A, C, Contraction, N, Sum, alpha, contract, delta_ij, eps, h,
+from grokking_workbench.theory import gaussian
+from grokking_workbench.theory.identity import Identity
+from grokking_workbench.theory.indexed import (A, C, Contraction, N, Sum, alpha, contract, delta_ij, eps, h,
                             h_star)
 
 D = sp.Symbol("D", positive=True)

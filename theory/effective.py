@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
-from theory.identity import Identity
+from grokking_workbench.theory.identity import Identity
 
 PAPER = "Liu et al. 2022"
 

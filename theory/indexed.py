@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 
 import sympy as sp
 
-from theory import gaussian
+from grokking_workbench.theory import gaussian
 
 FREE = ("i", "j")
 SUMMED = ("k", "l", "m")

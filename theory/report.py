@@ -11,9 +11,9 @@ import importlib
 
 def _identity_modules():
     """Derivation modules that provide ``identities()`` (the effective theory may be absent)."""
-    mods = [importlib.import_module("theory.committee")]
+    mods = [importlib.import_module("grokking_workbench.theory.committee")]
     try:
-        mods.append(importlib.import_module("theory.effective"))
+        mods.append(importlib.import_module("grokking_workbench.theory.effective"))
     except ModuleNotFoundError:
         pass
     return mods
@@ -22,7 +22,7 @@ def _identity_modules():
 def render(specs) -> str:
     import sympy as sp
 
-    from theory.committee import _latex_indexed, Derived
+    from grokking_workbench.theory.committee import _latex_indexed, Derived
 
     ids = [i for m in _identity_modules() for i in m.identities()]
     lines = [

@@ -7,8 +7,8 @@ import sys
 
 import numpy as np
 
-from numerics import io
-from numerics.validate import InputError
+from grokking_workbench.numerics import io
+from grokking_workbench.numerics.validate import InputError
 
 log = logging.getLogger(__name__)
 
@@ -17,9 +17,9 @@ EXIT_INTERRUPTED = 130
 
 
 def config_from_args(args):
-    from numerics.dmft.solver import DMFTConfig, check_config
-    from numerics.ode import parse_matrix, parse_vector
-    from numerics.validate import positive, positive_int
+    from grokking_workbench.numerics.dmft.solver import DMFTConfig, check_config
+    from grokking_workbench.numerics.ode import parse_matrix, parse_vector
+    from grokking_workbench.numerics.validate import positive, positive_int
 
     N = positive_int("N", args.N)
     A0 = parse_vector("A0", args.A0, N)
@@ -42,7 +42,7 @@ def _title(cfg) -> str:
 
 
 def main(args) -> int:
-    from numerics.dmft import solver, sweep
+    from grokking_workbench.numerics.dmft import solver, sweep
 
     cfg = config_from_args(args)
     out = args.out

@@ -38,9 +38,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from numerics.dmft import sweep as sw
-from numerics.dmft import wprocess
-from numerics.dmft.grid import SCHEMES, Grid, make_grid
+from grokking_workbench.numerics.dmft import sweep as sw
+from grokking_workbench.numerics.dmft import wprocess
+from grokking_workbench.numerics.dmft.grid import SCHEMES, Grid, make_grid
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def default_h_max(alpha: float, gamma: float) -> float:
 
 def check_config(cfg: DMFTConfig) -> DMFTConfig:
     """Validate every parameter (InputError naming it)."""
-    from numerics import validate as v
+    from grokking_workbench.numerics import validate as v
 
     N = v.positive_int("N", len(cfg.A0))
     v.overlaps(np.eye(N) if cfg.C0 is None else cfg.C0, cfg.A0, N)
@@ -258,7 +258,7 @@ def replica_seeds(cfg: DMFTConfig) -> list[int]:
 
 
 def _one_time(cfg: DMFTConfig, res: sw.SweepResult) -> dict[str, np.ndarray]:
-    from theory.generated import committee as th
+    from grokking_workbench.theory.generated import committee as th
 
     return {"train_loss": res.train_loss, "A": res.A, "C": res.Cw_diag,
             "test_loss": th.test_loss(res.A, res.Cw_diag, cfg.alpha, cfg.eps)}
@@ -465,7 +465,7 @@ def to_dataset(sol: Solution, two_time_points: int | None = None):
     None (needed to resume an iteration)."""
     import xarray as xr
 
-    from theory.generated import committee as th
+    from grokking_workbench.theory.generated import committee as th
 
     cfg, res = sol.config, sol.result
     N = cfg.N

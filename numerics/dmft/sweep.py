@@ -66,7 +66,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from numerics.dmft.grid import Grid
+from grokking_workbench.numerics.dmft.grid import Grid
 
 log = logging.getLogger(__name__)
 
@@ -456,7 +456,7 @@ class _SweepState:
 
     # ---- step 3: estimates at node n
     def estimate_fields(self, n: int) -> None:
-        from theory.generated import committee as th
+        from grokking_workbench.theory.generated import committee as th
 
         p, N, S, I, est = self.p, self.N, self.S, self.I, self.estimates
         alpha, eps = p.alpha, p.eps

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numerics.dmft.grid import Grid
+from grokking_workbench.numerics.dmft.grid import Grid
 
 
 @dataclass
@@ -57,7 +57,7 @@ def system_matrix(Rh: np.ndarray, grid: Grid) -> np.ndarray:
     L = np.zeros(((T + 1) * N, (T + 1) * N))
     L[:N, :N] = I
     blk = lambda a, b: (slice(a * N, (a + 1) * N), slice(b * N, (b + 1) * N))    # noqa: E731
-    from numerics.dmft.sweep import rate_memory_part, total_rate
+    from grokking_workbench.numerics.dmft.sweep import rate_memory_part, total_rate
 
     for k in range(T):
         n = k + 1

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from numerics.validate import InputError
+from grokking_workbench.numerics.validate import InputError
 
 
 @dataclass
@@ -117,7 +117,7 @@ def teacher_student(n_train: int, n_test: int, seed: int = 0, *, widths=(5, 100,
     (:class:`numerics.networks.models.MLP`), seeded by ``seed``."""
     import torch
 
-    from numerics.networks.models import MLP
+    from grokking_workbench.numerics.networks.models import MLP
 
     dtype = dtype or torch.float32
     g = torch.Generator().manual_seed(int(_rng(seed, "teacher").integers(2 ** 62)))

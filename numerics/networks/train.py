@@ -41,7 +41,7 @@ from typing import Callable
 
 import numpy as np
 
-from numerics.validate import InputError
+from grokking_workbench.numerics.validate import InputError
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +87,8 @@ class Member:
 
 
 def check_config(cfg: TrainConfig) -> TrainConfig:
-    from numerics import validate
-    from numerics.simulate.committee import check_device
+    from grokking_workbench.numerics import validate
+    from grokking_workbench.numerics.simulate.committee import check_device
 
     for name, value in (("optimizer", cfg.optimizer), ("embed_optimizer", cfg.embed_optimizer)):
         if value is not None and value not in OPTIMIZERS:
@@ -136,7 +136,7 @@ def generator(seed: int, stream: str = "init"):
     """A CPU torch generator for (seed, stream)."""
     import torch
 
-    from numerics.networks.data import _rng
+    from grokking_workbench.numerics.networks.data import _rng
 
     return torch.Generator().manual_seed(int(_rng(seed, stream).integers(2 ** 62)))
 
@@ -372,7 +372,7 @@ def train(make_model: Callable, data: dict, cfg: TrainConfig, members: list, *, 
     import torch
     from tqdm.auto import tqdm
 
-    from numerics.simulate.committee import torch_threads
+    from grokking_workbench.numerics.simulate.committee import torch_threads
 
     with torch_threads(threads):
         tr = Trainer(make_model, data, cfg, members, classes=classes)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from numerics.ode import EXIT_DIVERGED, parse_matrix, parse_vector
-from numerics.validate import InputError
+from grokking_workbench.numerics.ode import EXIT_DIVERGED, parse_matrix, parse_vector
+from grokking_workbench.numerics.validate import InputError
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +27,8 @@ def _values(name: str, value):
 
 def config_from_args(args):
     """The validated :class:`CommitteeConfig` of the command line."""
-    from numerics import validate
-    from numerics.simulate.committee import CommitteeConfig, check_config
+    from grokking_workbench.numerics import validate
+    from grokking_workbench.numerics.simulate.committee import CommitteeConfig, check_config
 
     N = validate.positive_int("N", args.N)
     A0 = parse_vector("A0", args.A0, N) if args.A0 is not None else None
@@ -51,8 +51,8 @@ def config_from_args(args):
 
 def main(args) -> int:
     """Run ``grokking simulate``; return the exit code."""
-    from numerics import io
-    from numerics.simulate.committee import simulate
+    from grokking_workbench.numerics import io
+    from grokking_workbench.numerics.simulate.committee import simulate
 
     cfg = config_from_args(args)
     overwrite = getattr(args, "overwrite", False)

@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from numerics import validate
-from numerics.validate import InputError
+from grokking_workbench.numerics import validate
+from grokking_workbench.numerics.validate import InputError
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +265,7 @@ def velocity(W, X, y, alpha, eps, *, chunk: int | None = None, need_grad: bool =
 
 def _population_terms(A: np.ndarray, C: np.ndarray, alpha: np.ndarray, eps: np.ndarray) -> dict:
     """test_loss and the Kumar et al. eq. (6) terms from (A, C), via the generated code."""
-    from theory.generated import committee
+    from grokking_workbench.theory.generated import committee
 
     return {name: np.asarray(getattr(committee, name)(A, C, alpha, eps), dtype=float)
             for name in ("test_loss", "variance_error", "misalignment_error", "linear_power")}
@@ -296,7 +296,7 @@ def _simulate(cfg: CommitteeConfig, progress: bool | None):
     import torch
     from tqdm.auto import tqdm
 
-    from numerics.simulate import data, init
+    from grokking_workbench.numerics.simulate import data, init
 
     device = torch.device(cfg.device)
     dtype = getattr(torch, cfg.dtype)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from numerics.simulate.init import generator
+from grokking_workbench.numerics.simulate.init import generator
 
 
 def gaussian_inputs(seeds: Sequence[int], P: int, D: int, *, stream: str = "data", device="cpu",

@@ -47,8 +47,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from numerics import representation as rep
-from numerics.validate import InputError, positive_int
+from grokking_workbench.numerics import representation as rep
+from grokking_workbench.numerics.validate import InputError, positive_int
 
 log = logging.getLogger(__name__)
 

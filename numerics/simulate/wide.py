@@ -57,8 +57,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numerics import validate
-from numerics.validate import InputError
+from grokking_workbench.numerics import validate
+from grokking_workbench.numerics.validate import InputError
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class WideConfig:
 
 def check_config(cfg: WideConfig) -> WideConfig:
     """Raise :class:`InputError` naming the first invalid parameter of ``cfg``; return it."""
-    from numerics.simulate.committee import check_device
+    from grokking_workbench.numerics.simulate.committee import check_device
 
     validate.positive_int("N", cfg.N)
     validate.positive_int("D", cfg.D)
@@ -177,7 +177,7 @@ def check_config(cfg: WideConfig) -> WideConfig:
 def activation(H, eps, target: str, k: int):
     """phi(h) and phi'(h): h + (eps/2) He_k(h) for the Hermite target (Kumar et al. App. 15.2),
     else h + (eps/2) h^2."""
-    from numerics.simulate.data import hermite, hermite_derivative
+    from grokking_workbench.numerics.simulate.data import hermite, hermite_derivative
 
     if target == "hermite":
         return H + 0.5 * eps * hermite(H, k), 1.0 + 0.5 * eps * hermite_derivative(H, k)
@@ -188,7 +188,7 @@ def network(W, v, X, eps, *, target="quadratic", k=2, chunk=None):
     """f(x; theta) = (1/N) sum_i v_i phi(w_i . x) for all points: shape (S, K, P)."""
     import torch
 
-    from numerics.simulate.committee import default_chunk
+    from grokking_workbench.numerics.simulate.committee import default_chunk
 
     S, K, N, D = W.shape
     P = X.shape[1]
@@ -216,7 +216,7 @@ def velocity(W, v, X, y, f0, alpha, eps, *, target="quadratic", k=2, train_reado
     """
     import torch
 
-    from numerics.simulate.committee import default_chunk
+    from grokking_workbench.numerics.simulate.committee import default_chunk
 
     if target != "hermite":
         return moment_velocity(W, v, X, y, f0, alpha, eps, train_readouts=train_readouts,
@@ -333,7 +333,7 @@ def target_directions(cfg: WideConfig, *, device="cpu", dtype=None):
     directions with |beta_a|^2 = D (QR of a Gaussian matrix from each seed's target stream)."""
     import torch
 
-    from numerics.simulate import init
+    from grokking_workbench.numerics.simulate import init
 
     seeds = cfg.seed_list()
     if cfg.target != "multi-index":
@@ -348,7 +348,7 @@ def target_directions(cfg: WideConfig, *, device="cpu", dtype=None):
 def labels(cfg: WideConfig, X, dirs, eps: float | None = None):
     """Labels (S, P) of inputs X (S, P, D) for the quadratic, Hermite and multi-index targets;
     for ``ntk-eigenvector`` X holds the training and held-out points together."""
-    from numerics.simulate import data
+    from grokking_workbench.numerics.simulate import data
 
     if cfg.target in ("quadratic", "hermite"):
         return data.target_values(X, dirs[:, 0], cfg.target, cfg.k)
@@ -377,8 +377,8 @@ def ntk_alignment(W, v, X, y, eps, *, target="quadratic", k=2):
     (``numerics.lazy.kernels``); shape (S, K)."""
     import torch
 
-    from numerics.kernels import cka
-    from numerics.lazy import kernels
+    from grokking_workbench.numerics.kernels import cka
+    from grokking_workbench.numerics.lazy import kernels
 
     S, K = W.shape[:2]
     Xk = X.unsqueeze(1)                                                 # (S, 1, P, D)
@@ -394,7 +394,7 @@ def simulate(cfg: WideConfig, *, progress: bool | None = None):
     held_out_loss (and its standard error held_out_loss_se), weight_norm, param_change |w - w0| / |w0| (Fig. 7), mean_readout;
     A (..., t, i) = w_i . beta / D.
     """
-    from numerics.simulate.committee import torch_threads
+    from grokking_workbench.numerics.simulate.committee import torch_threads
 
     check_config(cfg)
     with torch_threads(cfg.threads):
@@ -407,7 +407,7 @@ def problem(cfg: WideConfig) -> dict:
     hyperparameter points alpha, eps, sigma, aligned (K,). Deterministic in the seeds."""
     import torch
 
-    from numerics.simulate import data, init
+    from grokking_workbench.numerics.simulate import data, init
 
     device, dtype = torch.device(cfg.device), getattr(torch, cfg.dtype)
     seeds = cfg.seed_list()
@@ -443,7 +443,7 @@ def _simulate(cfg: WideConfig, progress):
     import torch
     from tqdm.auto import tqdm
 
-    from numerics.simulate.committee import default_chunk, record_steps
+    from grokking_workbench.numerics.simulate.committee import default_chunk, record_steps
 
     device, dtype = torch.device(cfg.device), getattr(torch, cfg.dtype)
     seeds = cfg.seed_list()

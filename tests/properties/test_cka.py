@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from numerics.kernels import cka
+from grokking_workbench.numerics.kernels import cka
 
 
 @st.composite

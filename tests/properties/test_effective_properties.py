@@ -4,8 +4,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numerics import effective_dynamics as ed
-from numerics import representation as rep
+from grokking_workbench.numerics import effective_dynamics as ed
+from grokking_workbench.numerics import representation as rep
 
 # eigen-decompositions of small integer-derived matrices: rounding ~ p * eps * max|H|
 EIG_ATOL = 1e-10

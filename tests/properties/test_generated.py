@@ -9,8 +9,8 @@ import pytest
 import sympy as sp
 from hypothesis import given, settings, strategies as st
 
-from theory import committee, gaussian, indexed
-from theory.generated import committee as gen
+from grokking_workbench.theory import committee, gaussian, indexed
+from grokking_workbench.theory.generated import committee as gen
 
 REL = 1e-10  # generated vs exact symbolic/explicit: round-off only
 Z = 5.0      # Monte Carlo: standard errors
@@ -174,7 +174,7 @@ def test_escape_rate_is_the_small_alpha_growth_rate():
 @pytest.mark.parametrize("readouts", [False, True])
 def test_mercer_eigenfunctions_satisfy_the_integral_equation(readouts, rng):
     """E_x[K(x,x') psi(x)] = lambda psi(x') at D = 4 by Monte Carlo, for each eigenfunction."""
-    from numerics.kernels import ntk_gram_initial
+    from grokking_workbench.numerics.kernels import ntk_gram_initial
 
     D, eps, S = 4, 0.8, 1_000_000
     kern = "readout" if readouts else "ntk"
@@ -200,7 +200,7 @@ def test_alignment_numerator_equals_monte_carlo(rng):
     beta *= np.sqrt(D) / np.linalg.norm(beta)
     A, C = overlaps(W, beta)
     eps = 0.6
-    from numerics.kernels import ntk_gram
+    from grokking_workbench.numerics.kernels import ntk_gram
 
     x = rng.normal(size=(S, D)) / np.sqrt(D)
     xp = rng.normal(size=(S, D)) / np.sqrt(D)

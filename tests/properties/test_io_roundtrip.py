@@ -8,7 +8,7 @@ import xarray as xr
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
-from numerics import io
+from grokking_workbench.numerics import io
 
 floats = st.floats(allow_nan=True, allow_infinity=True, width=64)
 

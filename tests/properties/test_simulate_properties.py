@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numerics.simulate import init
-from numerics.simulate.committee import record_steps
+from grokking_workbench.numerics.simulate import init
+from grokking_workbench.numerics.simulate.committee import record_steps
 
 # the overlaps of a QR frame are exact up to rounding: D x 1e-16 times the largest entry
 OVERLAP_ATOL = 1e-11

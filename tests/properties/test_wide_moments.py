@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from hypothesis import given, settings, strategies as st
 
-from numerics.simulate import wide
+from grokking_workbench.numerics.simulate import wide
 
 
 @st.composite
