@@ -56,11 +56,12 @@ def _status(runs) -> str:
     return bad[0] if bad else "complete"
 
 
-def _simulate(alpha, eps, gamma, A0, t_max, D, seeds, dt_sim, records, seed0=1000):
+def _simulate(alpha, eps, gamma, A0, t_max, D, seeds, dt_sim, records, seed0=1000, dtype="float64"):
     from grokking_workbench.numerics.simulate.committee import CommitteeConfig, simulate
 
     return simulate(CommitteeConfig(N=len(A0), D=D, alpha=alpha, eps=eps, gamma=gamma, A0=tuple(A0),
-                                    t_max=t_max, dt=dt_sim, seeds=seeds, seed0=seed0, records=records),
+                                    t_max=t_max, dt=dt_sim, seeds=seeds, seed0=seed0, records=records,
+                                    dtype=dtype),
                     progress=False)
 
 
@@ -228,7 +229,9 @@ class AlphaConfig:
     D: int = 2000
     seeds: int = 10
     dt_sim: float = 0.1
+    dt_rate: float = 0.05      # Euler step of the simulation at alpha: min(dt_sim, dt_rate / alpha)
     records: int = 60
+    dtype: str = "float32"
 
 
 def _escape_time(t, A, alpha):
@@ -243,9 +246,16 @@ def run_alpha(config: AlphaConfig):
     h_max = _h_max(config.alphas, config.gamma)
     runs = [_dmft(a, config.eps, config.gamma, config.A0, config.t_max, h_max, config.samples)
             for a in config.alphas]
-    sim = _simulate(tuple(config.alphas), config.eps, config.gamma, config.A0, config.t_max, config.D,
-                    config.seeds, config.dt_sim, config.records)
-    sims = [sim.isel(alpha=k) for k in range(len(config.alphas))]
+    # the step of each alpha's simulation keeps dt * alpha (the rate scale) at most dt_rate; the
+    # same seeds (datasets) for every alpha; runs with shorter steps record 4x as often and are
+    # interpolated to the record times of the longest step
+    dts = [min(config.dt_sim, config.dt_rate / a) for a in config.alphas]
+    sims = [_simulate(a, config.eps, config.gamma, config.A0, config.t_max, config.D, config.seeds, dt,
+                      config.records if dt == max(dts) else 4 * config.records, dtype=config.dtype)
+            for a, dt in zip(config.alphas, dts)]
+    t_rec = sims[int(np.argmax(dts))].t.values
+    sims = [s if s.sizes["t"] == len(t_rec) and np.allclose(s.t.values, t_rec) else s.interp(t=t_rec)
+            for s in sims]
     ds = _add_zscores(_losses_dataset(config, "alpha", config.alphas, runs, sims), "alpha")
     a0 = float(np.max(np.abs(config.A0)))
     esc_dmft = [_escape_time(ds.t.values, ds.A.sel(alpha=a).values, a) for a in config.alphas]
