@@ -24,6 +24,11 @@ def _with(base, **changes):
     return args
 
 
+def _flag(param: str) -> str:
+    """The option as every subcommand's error message names it: ``t_max`` -> ``--t-max``."""
+    return "/".join("--" + part.replace("_", "-") for part in param.split("/"))
+
+
 def _run(argv, tmp_path):
     out = tmp_path / "out.nc"
     return cli.main(argv + ["--out", str(out)]), out
@@ -71,7 +76,8 @@ def test_bad_ode_input_exits_2_naming_parameter(param, change, tmp_path, capsys)
     rc, out = _run(_with(ODE, **change), tmp_path)
     err = capsys.readouterr().err
     assert rc == cli.EXIT_BAD_INPUT
-    assert f"{param}:" in err, err
+    assert f"{_flag(param)}:" in err, err
+    assert len(err.strip().splitlines()) == 1
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
 
@@ -81,7 +87,8 @@ def test_bad_simulate_input_exits_2_naming_parameter(param, change, tmp_path, ca
     rc, out = _run(_with(SIM, **change), tmp_path)
     err = capsys.readouterr().err
     assert rc == cli.EXIT_BAD_INPUT
-    assert f"{param}:" in err, err
+    assert f"{_flag(param)}:" in err, err
+    assert len(err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
 
 
@@ -98,7 +105,7 @@ def test_bad_simulate_options(extra, param, tmp_path, capsys):
         pytest.skip("a CUDA device is present")
     rc, out = _run(SIM + extra, tmp_path)
     assert rc == cli.EXIT_BAD_INPUT
-    assert f"{param}:" in capsys.readouterr().err
+    assert f"{_flag(param)}:" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 
