@@ -31,8 +31,11 @@ OUT_HELP = ("output NetCDF file (missing folders are created; checked before the
             "a file that is not a dataset, or a dataset of another configuration is refused)")
 
 
+_ARGV: list[str] = []   # the arguments of the running command (main's argv, or sys.argv[1:])
+
+
 def _command_line() -> str:
-    return "grokking " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    return "grokking " + " ".join(shlex.quote(a) for a in _ARGV)
 
 
 # ----------------------------------------------------------------------------- derive
@@ -272,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    _ARGV[:] = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")

@@ -390,7 +390,7 @@ def _simulate(cfg: CommitteeConfig, progress: bool | None, resume=None, checkpoi
         for n in range(n0, n_total + 1):
             if interrupt.requested():
                 status = f"interrupted at t = {times[n]:g} (Euler step {n} of {n_total}); resume with --resume"
-                log.warning("%s", status)
+                log.info("%s", status)
                 return resumable(n, status)
             if checkpoint is not None and time.monotonic() - last_save > CHECKPOINT_SECONDS and n > n0:
                 checkpoint(resumable(n, f"running: checkpoint at t = {times[n]:g} (Euler step {n} of "
