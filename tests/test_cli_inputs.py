@@ -154,3 +154,21 @@ def test_other_configuration_is_not_overwritten(tmp_path, capsys):
     assert out.read_bytes() == before
     rc, _ = _run(_with(ODE, alpha="0.7") + ["--overwrite"], tmp_path)
     assert rc == 0
+
+
+def test_dmft_divergence_reports_time_and_last_finite_values(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "div.nc"
+    argv = ["dmft", "--N", "2", "--gamma", "8", "--alpha", "0.5", "--eps", "0.05", "--A0", "0.04,-0.02",
+            "--t-max", "200", "--dt", "10", "--samples", "100", "--replicas", "2", "--out", str(out)]
+    proc = subprocess.run([sys.executable, "-m", "grokking_workbench.experiments.cli", *argv],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == cli.EXIT_DIVERGED
+    assert proc.stderr == ""                                       # no raw floating-point warnings
+    line = proc.stdout.strip()
+    assert len(line.splitlines()) == 1 and "diverged" in line and "t_max" not in line
+    assert "at t = " in line and max(len(word) for word in line.split()) < 40
+    ds = io.read_dataset(out)
+    assert ds.attrs["status"].startswith("diverged") and float(ds.t[-1]) < 200

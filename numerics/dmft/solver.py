@@ -312,6 +312,8 @@ def _march_with_errors(cfg: DMFTConfig) -> Solution:
         res = sw.sweep(p, noise, estimator=cfg.estimator, source=cfg.source)
         if interrupt.requested():
             if res.steps < 1:
+                stopped = (f"interrupted after replica {k} of {cfg.replicas} (the average of the {k} "
+                           "complete replicas is saved)")
                 break
             stopped = (f"interrupted at t = {grid.t[res.steps]:g} in replica {k + 1} of {cfg.replicas} "
                        f"(the replicas' average to this time is saved; {k} complete)")

@@ -251,7 +251,8 @@ def sweep(problem: Problem, noise: Noise, *, frozen: Fields | None = None, estim
     state.source = source
     last = problem.T if until is None else until
     t = problem.grid.t
-    bar = tqdm(total=last + 1, desc="dmft sweep", unit="node", delay=2.0, mininterval=1.0, leave=False)
+    bar = tqdm(total=last + 1, desc="dmft sweep", unit="node", delay=2.0, mininterval=1.0, leave=False,
+               disable=False if log.isEnabledFor(logging.INFO) else None)   # -v: also off a terminal
     for n in range(last + 1):
         if n % 16 == 0:
             bar.set_postfix_str(f"t = {t[n]:.4g} of {t[last]:.4g}", refresh=False)
