@@ -9,8 +9,11 @@ Subcommands (``grokking COMMAND --help`` for each):
 - ``simulate``: torch simulations of the committee machine at finite D.
 - ``dmft``: the finite-gamma DMFT of the committee machine.
 
-Heavy imports happen inside the handlers, so ``--help`` answers at once. Invalid input exits
-with code 2 and a message naming the parameter, before anything is written.
+Heavy imports happen inside the handlers, so ``--help`` answers at once. Invalid input (a
+parameter, or an output path that cannot take the result) exits with code 2 and a one-line message
+naming the option, before anything is computed or written. An interrupt (Ctrl-C, SIGTERM) saves
+what was computed, marked ``interrupted``, and exits 130. Exit codes are defined in
+:mod:`numerics.io`.
 """
 
 from __future__ import annotations
@@ -21,13 +24,18 @@ import shlex
 import sys
 from pathlib import Path
 
-EXIT_BAD_INPUT = 2
-EXIT_DIVERGED = 3
-EXIT_STALE = 1
+from grokking_workbench.numerics.io import (EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED,  # noqa: F401
+                                             EXIT_STALE)
+
+OUT_HELP = ("output NetCDF file (missing folders are created; checked before the run starts: a folder, "
+            "a file that is not a dataset, or a dataset of another configuration is refused)")
+
+
+_ARGV: list[str] = []   # the arguments of the running command (main's argv, or sys.argv[1:])
 
 
 def _command_line() -> str:
-    return "grokking " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    return "grokking " + " ".join(shlex.quote(a) for a in _ARGV)
 
 
 # ----------------------------------------------------------------------------- derive
@@ -75,7 +83,8 @@ def _add_run(sub) -> None:
     p.add_argument("--list", action="store_true", help="list the registered experiments")
     p.add_argument("--quick", action="store_true", help="the quick configuration (default: full)")
     p.add_argument("--out-dir", type=Path,
-                   help="output folder (default results/NAME/; for 'all', the root, default results/)")
+                   help="output folder (default results/NAME/; for 'all', the root, default results/; "
+                   "created if missing)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a dataset of a different configuration")
     p.set_defaults(handler=_run)
@@ -95,12 +104,11 @@ def _run(args) -> int:
         derive_outcome = codegen.check_outcome()
         outcomes, index = runner.run_all(label, args.out_dir or Path("results"),
                                          overwrite=args.overwrite, command=_command_line(),
-                                         extra=[derive_outcome])
-        for o in outcomes:
-            print(f"{o.name:24s} {o.status:10s} {o.seconds:8.1f} s"
-                  + ("" if o.claim_ok is None else f"  claim holds: {o.claim_ok}"))
+                                         extra=[derive_outcome], report=print)
         print(f"wrote {index}")
-        return 0 if all(o.status == "complete" for o in outcomes) else 1
+        if any(o.status.startswith("interrupted") for o in outcomes):
+            return EXIT_INTERRUPTED
+        return 0 if all(o.status == "complete" for o in outcomes) else EXIT_STALE
     try:
         registry.get(args.name)
     except KeyError as exc:
@@ -110,6 +118,9 @@ def _run(args) -> int:
                        command=_command_line())
     for path in o.files:
         print(f"wrote {path}")
+    if o.status.startswith("interrupted"):
+        print(f"{args.name}: {o.status}" + ("" if o.files else " (nothing to save)"))
+        return EXIT_INTERRUPTED
     if o.claim_ok is not None:
         print(f"claim holds: {o.claim_ok} ({o.claim_note})")
     return 0 if o.status == "complete" else 1
@@ -123,7 +134,7 @@ def _add_ode(sub) -> None:
     _add_model_args(p)
     p.add_argument("--t-max", type=float, required=True, help="final time")
     p.add_argument("--records", type=int, default=400, help="number of log-spaced record times")
-    p.add_argument("--out", type=Path, required=True, help="output NetCDF file")
+    p.add_argument("--out", type=Path, required=True, help=OUT_HELP)
     p.add_argument("--overwrite", action="store_true",
                    help="replace a file of a different configuration")
     p.set_defaults(handler=lambda args: _delegate("grokking_workbench.numerics.ode", args))
@@ -172,12 +183,18 @@ def _add_simulate(sub) -> None:
     p.add_argument("--max-loss", type=float, default=1e8,
                    help="stop as diverged when the train loss exceeds this (or is not finite)")
     p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: torch's choice; 1 on a busy machine)")
+                   help="torch CPU threads (default: the cores available to the process)")
+    p.add_argument("--chunk", type=int, default=None,
+                   help="rows of data per chunk of the matrix products (default: sized to the cache)")
     p.add_argument("--device", default="cpu", help="torch device (cpu or cuda)")
     p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
-    p.add_argument("--out", type=Path, required=True, help="output NetCDF file")
+    p.add_argument("--out", type=Path, required=True, help=OUT_HELP)
     p.add_argument("--overwrite", action="store_true",
                    help="replace a file of a different configuration")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted (or checkpointed) run saved in --out; its result "
+                   "equals the uninterrupted run's. Execution settings (--records, --threads, --chunk, "
+                   "--device) may differ from the first run")
     p.set_defaults(handler=lambda args: _delegate("grokking_workbench.numerics.simulate.cli", args))
 
 
@@ -227,9 +244,10 @@ def _add_dmft(sub) -> None:
                    help="iterate: stop when the residual is below tol Monte-Carlo standard errors")
     p.add_argument("--anderson", action="store_true", help="iterate: safeguarded Anderson acceleration")
     p.add_argument("--resume", action="store_true",
-                   help="iterate: continue from the iterate saved in --out (same configuration; each "
-                   "run adds at most --max-iter iterations)")
-    p.add_argument("--out", type=Path, required=True, help="output NetCDF file")
+                   help="iterate: continue from the solver state saved in --out (same configuration; "
+                   "--max-iter may differ, each run adds at most --max-iter iterations); the result "
+                   "equals the uninterrupted run's; a complete file is left as it is")
+    p.add_argument("--out", type=Path, required=True, help=OUT_HELP)
     p.add_argument("--overwrite", action="store_true", help="replace a file of a different configuration")
     p.set_defaults(handler=lambda args: _delegate("grokking_workbench.numerics.dmft.cli", args))
 
@@ -247,7 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="grokking",
         description="Grokking theory workbench: derived equations, DMFT/ODE solvers and torch "
         "simulations of three theories of grokking, stored as labelled datasets.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log what each step does (INFO) and show progress bars")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in (_add_derive, _add_run, _add_ode, _add_simulate, _add_dmft):
         add(sub)
@@ -256,20 +275,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    _ARGV[:] = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_BAD_INPUT
-    from grokking_workbench.numerics.io import ConfigMismatchError
+    from grokking_workbench.numerics import interrupt, threads
+    from grokking_workbench.numerics.io import ConfigMismatchError, OutputPathError
     from grokking_workbench.numerics.validate import InputError
 
-    try:
-        return int(args.handler(args) or 0)
-    except (InputError, ConfigMismatchError) as exc:
-        print(f"grokking {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    threads.configure()
+    with interrupt.handled():
+        try:
+            return int(args.handler(args) or 0)
+        except (InputError, OutputPathError, ConfigMismatchError) as exc:
+            print(f"grokking {args.command}: error: {_message(exc, parser)}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except KeyboardInterrupt:
+            print(f"grokking {args.command}: interrupted ({interrupt.received() or 'SIGINT'}) before "
+                  "anything could be saved", file=sys.stderr)
+            return EXIT_INTERRUPTED
+
+
+def _message(exc, parser) -> str:
+    """One line for a bad parameter or path, naming its option as the command line spells it
+    (``--t-max``), the same in every subcommand."""
+    param = getattr(exc, "param", None)
+    text = str(exc).splitlines()[0]
+    if not param:
+        return text
+    detail = getattr(exc, "detail", None) or text.split(": ", 1)[-1]
+    flags = "/".join("--" + part.replace("_", "-") for part in param.split("/"))
+    return f"{flags}: {detail}"
 
 
 if __name__ == "__main__":

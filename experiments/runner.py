@@ -2,8 +2,11 @@
 
 ``run_one`` writes ``DIR/<label>.nc`` and ``DIR/<label>.png`` (label ``quick`` or ``full``);
 ``run_all`` runs every experiment into ``ROOT/<name>/`` and writes ``ROOT/index-<label>.md``.
-A file of another configuration is never overwritten unless asked: the check happens before
-the experiment runs, so a refused run costs nothing.
+A file of another configuration is never overwritten unless asked, and the output path is
+checked before the experiment runs (:func:`numerics.io.check_output`), so a refused run costs
+nothing. An interrupt (Ctrl-C, SIGTERM) keeps what the experiment saved through its
+``checkpoint`` (status ``interrupted: ...``); ``run_all`` then stops and writes the index of what
+ran.
 """
 
 from __future__ import annotations
@@ -44,26 +47,38 @@ def run_one(name: str, label: str = "quick", out_dir: Path | None = None, *,
     config = exp.config(label)
     out_dir = Path(out_dir) if out_dir is not None else Path("results") / name
     nc, png = out_dir / f"{label}.nc", out_dir / f"{label}.png"
-    old = io.stored_config_hash(nc)
-    if old is not None and old != io.config_hash(config) and not overwrite:
-        raise io.ConfigMismatchError(
-            f"{nc} holds a dataset of another configuration (config_hash {old}); "
-            "use --out-dir elsewhere or --overwrite")
+    io.check_output(nc, config, overwrite=overwrite, param="out-dir")
     title = f"{exp.name}: {exp.summary}"
+    saved = {}
 
     def checkpoint(partial, status: str) -> None:
         io.write_dataset(partial, nc, config, title=title, command=command, status=status,
                          overwrite=overwrite)
+        saved.update(ds=partial, status=status)
 
     start = time.perf_counter()
     kwargs = {"checkpoint": checkpoint} if "checkpoint" in inspect.signature(exp.run).parameters else {}
-    ds = exp.run(config, **kwargs)
+    try:
+        ds = exp.run(config, **kwargs)
+    except KeyboardInterrupt:
+        seconds = time.perf_counter() - start
+        if "ds" not in saved:
+            return Outcome(name, label, f"interrupted after {seconds:.0f} s (this experiment saves no "
+                           "partial results)", seconds)
+        status = f"interrupted after {seconds:.0f} s; saved: {saved['status']}"
+        io.write_dataset(saved["ds"], nc, config, title=title, command=command, status=status,
+                         overwrite=overwrite)
+        return Outcome(name, label, status, seconds, [nc])
     status = ds.attrs.get("status", "complete")
     io.write_dataset(ds, nc, config, title=title, command=command, status=status,
                      overwrite=overwrite)
-    fig = exp.plot(ds)
-    fig.savefig(png, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        fig = exp.plot(ds)
+        fig.savefig(png, dpi=120, bbox_inches="tight")
+        plt.close(fig)
+    except KeyboardInterrupt:
+        seconds = time.perf_counter() - start
+        return Outcome(name, label, "interrupted while plotting (the dataset is complete)", seconds, [nc])
     outcome = Outcome(name, label, status, time.perf_counter() - start, [nc, png])
     if exp.check is not None:
         outcome.claim_ok, outcome.claim_note = exp.check(ds)
@@ -71,22 +86,43 @@ def run_one(name: str, label: str = "quick", out_dir: Path | None = None, *,
 
 
 def run_all(label: str = "quick", root: Path = Path("results"), *, overwrite: bool = False,
-            command: str | None = None, extra: list[Outcome] | None = None) -> tuple[list[Outcome], Path]:
-    """Run every registered experiment; write ``root/index-<label>.md``; return outcomes and index."""
+            command: str | None = None, extra: list[Outcome] | None = None,
+            report=None) -> tuple[list[Outcome], Path]:
+    """Run every registered experiment; write ``root/index-<label>.md``; return outcomes and index.
+
+    ``report(line)`` (e.g. ``print``) is told when each experiment starts and how it ended (time,
+    status, whether the claim held). An interrupted experiment ends the run; the index lists what ran.
+    """
+    report = report or (lambda line: None)
     outcomes = list(extra or [])
-    for name in registry.experiments():
+    for o in outcomes:
+        report(_line(o))
+    names = list(registry.experiments())
+    for k, name in enumerate(names, 1):
         log.info("running %s (%s)", name, label)
+        report(f"[{k}/{len(names)}] {name} ({label}) ...")
         start = time.perf_counter()
         try:
-            outcomes.append(run_one(name, label, root / name, overwrite=overwrite, command=command))
+            outcome = run_one(name, label, root / name, overwrite=overwrite, command=command)
+        except KeyboardInterrupt:
+            outcome = Outcome(name, label, "interrupted", time.perf_counter() - start)
         except Exception as exc:  # one failing experiment must not lose the others
             log.error("%s failed:\n%s", name, traceback.format_exc())
-            outcomes.append(Outcome(name, label, f"failed: {type(exc).__name__}: {exc}",
-                                    time.perf_counter() - start))
+            outcome = Outcome(name, label, f"failed: {type(exc).__name__}: {exc}",
+                              time.perf_counter() - start)
+        outcomes.append(outcome)
+        report(_line(outcome))
+        if outcome.status.startswith("interrupted"):
+            break
     index = root / f"index-{label}.md"
     index.parent.mkdir(parents=True, exist_ok=True)
     index.write_text(format_index(outcomes, label, root))
     return outcomes, index
+
+
+def _line(o: Outcome) -> str:
+    claim = "" if o.claim_ok is None else f"; claim holds: {'yes' if o.claim_ok else 'no'}"
+    return f"      {o.name}: {o.status} in {o.seconds:.1f} s{claim}"
 
 
 def format_index(outcomes: list[Outcome], label: str, root: Path) -> str:

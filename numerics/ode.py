@@ -29,8 +29,7 @@ from grokking_workbench.numerics.validate import InputError
 
 log = logging.getLogger(__name__)
 
-#: exit code of a run that diverged or failed (same value as experiments.cli.EXIT_DIVERGED)
-EXIT_DIVERGED = 3
+from grokking_workbench.numerics.io import EXIT_DIVERGED, EXIT_INTERRUPTED  # noqa: F401 (exit codes)
 TITLE = "online-limit (gamma = inf) ODE of the committee machine"
 
 
@@ -100,7 +99,7 @@ def rhs(t: float, y: np.ndarray, N: int, alpha: float, eps: float) -> np.ndarray
 
 def integrate(A0, C0, alpha: float, eps: float, t_max: float | None = None, *,
               t_eval=None, records: int = 400, method: str = "DOP853", rtol: float = 1e-10,
-              atol: float = 1e-12, max_loss: float = 1e8):
+              atol: float = 1e-12, max_loss: float = 1e8, progress: bool | None = None):
     """Integrate the online-limit ODE from (A0, C0); return an xarray Dataset.
 
     Variables ``A(t, i)``, ``C(t, i, j)``, ``test_loss(t)``, ``variance_error(t)``,
@@ -108,9 +107,6 @@ def integrate(A0, C0, alpha: float, eps: float, t_max: float | None = None, *,
     (``complete`` or ``diverged: ...``/``failed: ...``), ``max_loss_increase``, ``rhs_residual``.
     Records at ``t_eval`` if given, else at 0 and ``records - 1`` log-spaced times to ``t_max``.
     """
-    from scipy.integrate import solve_ivp
-    from grokking_workbench.theory.generated import committee
-
     A0 = np.asarray(A0, dtype=float)
     N = A0.size
     C0, A0 = validate.overlaps(C0, A0, N)
@@ -123,31 +119,80 @@ def integrate(A0, C0, alpha: float, eps: float, t_max: float | None = None, *,
     if t_eval.ndim != 1 or t_eval.size < 1 or np.any(np.diff(t_eval) <= 0) or t_eval[0] < 0:
         raise InputError("t_eval", "must be increasing non-negative times")
 
-    def blowup(t, y, *_):
-        A, C = _unpack(y, N)
-        loss = float(committee.test_loss(A, C, alpha, eps))
-        return max_loss - loss if math.isfinite(loss) else -1.0
-
-    blowup.terminal = True
-    blowup.direction = -1
     t_end = float(t_eval[-1])
     log.info("online ODE: N=%d alpha=%g eps=%g to t=%g (%s, rtol=%g)", N, alpha, eps, t_end,
              method, rtol)
-    sol = solve_ivp(rhs, (0.0, t_end), _pack(A0, C0), method=method, t_eval=t_eval,
-                    args=(N, alpha, eps), rtol=rtol, atol=atol, events=blowup)
-    status = "complete"
-    if sol.status == 1:
-        status = (f"diverged: test loss exceeded max_loss = {max_loss:g} at t = "
-                  f"{float(sol.t_events[0][0]):g}; records before this time are saved")
-    elif sol.status != 0:
-        status = f"failed: solve_ivp stopped at t = {float(sol.t[-1]) if sol.t.size else 0:g}: " \
-                 f"{sol.message}"
+    t, y, status, nfev = _step(N, alpha, eps, _pack(A0, C0), t_eval, method, rtol, atol, max_loss,
+                               progress)
     if status != "complete":
         log.warning("%s", status)
-    T = sol.t.size
-    A = sol.y[:N].T.reshape(T, N)
-    C = sol.y[N:].T.reshape(T, N, N)
-    return _dataset(sol.t, A, C, alpha, eps, status, method, rtol, atol, sol.nfev)
+    T = t.size
+    A = y[:N].T.reshape(T, N)
+    C = y[N:].T.reshape(T, N, N)
+    return _dataset(t, A, C, alpha, eps, status, method, rtol, atol, nfev)
+
+
+def _step(N, alpha, eps, y0, t_eval, method, rtol, atol, max_loss, progress):
+    """The steps of solve_ivp's loop (the same solver, steps and dense output at ``t_eval``),
+    written out so that an interrupt (:mod:`numerics.interrupt`) stops it with the records so far
+    and a progress bar can follow it. Stops as diverged where the test loss first exceeds
+    ``max_loss`` or turns non-finite (located on the dense output)."""
+    from scipy import integrate
+    from scipy.optimize import brentq
+    from tqdm.auto import tqdm
+
+    from grokking_workbench.numerics import interrupt
+    from grokking_workbench.theory.generated import committee
+
+    def loss(y):
+        A, C = _unpack(y, N)
+        with np.errstate(all="ignore"):
+            value = float(committee.test_loss(A, C, alpha, eps))
+        return value if math.isfinite(value) else math.inf
+
+    solver = getattr(integrate, method)(lambda t, y: rhs(t, y, N, alpha, eps), 0.0, y0,
+                                        float(t_eval[-1]), rtol=rtol, atol=atol)
+    ts, ys = [], []
+    k = int(np.searchsorted(t_eval, 0.0, side="right"))
+    if k:
+        ts.append(t_eval[:k])
+        ys.append(np.repeat(y0[:, None], k, axis=1))
+    status = "complete"
+    bar = tqdm(total=float(t_eval[-1]), desc="ode", unit="time", delay=2.0, mininterval=1.0,
+               disable=(not progress) if progress is not None else None,
+               bar_format="{l_bar}{bar}| t = {n:.4g} of {total:.4g} [{elapsed}<{remaining}]")
+    with bar, np.errstate(over="ignore", invalid="ignore"):
+        while solver.status == "running":
+            if interrupt.requested():
+                status = f"interrupted at t = {solver.t:g}; records before this time are saved"
+                break
+            t_old = solver.t
+            message = solver.step()
+            if solver.status == "failed":
+                status = f"failed: the solver stopped at t = {t_old:g}: {message}"
+                break
+            bar.update(solver.t - bar.n)
+            dense = None
+            if loss(solver.y) > max_loss:
+                dense = solver.dense_output()
+                f = lambda t: max_loss - loss(dense(t))    # noqa: E731
+                t_stop = brentq(f, t_old, solver.t, xtol=1e-12 * max(1.0, solver.t)) \
+                    if f(t_old) > 0 else t_old
+                status = (f"diverged: test loss exceeded max_loss = {max_loss:g} at t = {t_stop:g}; "
+                          "records before this time are saved")
+            else:
+                t_stop = solver.t
+            new = int(np.searchsorted(t_eval, t_stop, side="right"))
+            if new > k:
+                dense = dense or solver.dense_output()
+                ts.append(t_eval[k:new])
+                ys.append(np.asarray(dense(t_eval[k:new])).reshape(len(y0), -1))
+                k = new
+            if status != "complete":
+                break
+    t = np.concatenate(ts) if ts else np.zeros(0)
+    y = np.concatenate(ys, axis=1) if ys else np.zeros((len(y0), 0))
+    return t, y, status, solver.nfev
 
 
 def _dataset(t, A, C, alpha, eps, status, method, rtol, atol, nfev):
@@ -270,20 +315,23 @@ def config_from_args(args) -> dict:
 
 
 def main(args) -> int:
-    """``grokking ode``: integrate, write the dataset, exit 0 (or EXIT_DIVERGED)."""
-    from grokking_workbench.numerics import io
+    """``grokking ode``: integrate, write the dataset, exit 0 (EXIT_DIVERGED, EXIT_INTERRUPTED)."""
+    from grokking_workbench.numerics import interrupt, io
 
     cfg = config_from_args(args)
-    if args.out.exists() and not getattr(args, "overwrite", False):
-        old = io.stored_config_hash(args.out)
-        if old is not None and old != io.config_hash(cfg):
-            raise io.ConfigMismatchError(f"{args.out} holds a dataset of another configuration "
-                                         "(pass --overwrite or choose another --out)")
-    ds = integrate(cfg["A0"], cfg["C0"], cfg["alpha"], cfg["eps"], cfg["t_max"],
-                   records=cfg["records"], method=cfg["method"], rtol=cfg["rtol"], atol=cfg["atol"])
+    overwrite = getattr(args, "overwrite", False)
+    io.check_output(args.out, cfg, overwrite=overwrite)
+    with interrupt.polling():
+        ds = integrate(cfg["A0"], cfg["C0"], cfg["alpha"], cfg["eps"], cfg["t_max"],
+                       records=cfg["records"], method=cfg["method"], rtol=cfg["rtol"],
+                       atol=cfg["atol"], progress=True if getattr(args, "verbose", False) else None)
     status = ds.attrs["status"]
     path = io.write_dataset(ds, args.out, cfg, title=TITLE, command=args.command_line,
-                            status=status, overwrite=getattr(args, "overwrite", False))
-    print(f"wrote {path} ({status}; final test loss {float(ds.test_loss[-1]):.6g} "
-          f"at t = {float(ds.t[-1]):g})")
+                            status=status, overwrite=overwrite)
+    if status.startswith("interrupted"):
+        print(f"interrupted: wrote {path} ({status})")
+        return EXIT_INTERRUPTED
+    last = (f"final test loss {float(ds.test_loss[-1]):.6g} at t = {float(ds.t[-1]):g}"
+            if ds.sizes["t"] else "no records")
+    print(f"wrote {path} ({status}; {last})")
     return 0 if status == "complete" else EXIT_DIVERGED

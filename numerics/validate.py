@@ -17,7 +17,7 @@ class InputError(ValueError):
 
     def __init__(self, param: str, message: str):
         super().__init__(f"{param}: {message}")
-        self.param = param
+        self.param, self.detail = param, message
 
 
 def finite(name: str, value: float) -> float:

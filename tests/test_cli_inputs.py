@@ -24,6 +24,11 @@ def _with(base, **changes):
     return args
 
 
+def _flag(param: str) -> str:
+    """The option as every subcommand's error message names it: ``t_max`` -> ``--t-max``."""
+    return "/".join("--" + part.replace("_", "-") for part in param.split("/"))
+
+
 def _run(argv, tmp_path):
     out = tmp_path / "out.nc"
     return cli.main(argv + ["--out", str(out)]), out
@@ -71,7 +76,8 @@ def test_bad_ode_input_exits_2_naming_parameter(param, change, tmp_path, capsys)
     rc, out = _run(_with(ODE, **change), tmp_path)
     err = capsys.readouterr().err
     assert rc == cli.EXIT_BAD_INPUT
-    assert f"{param}:" in err, err
+    assert f"{_flag(param)}:" in err, err
+    assert len(err.strip().splitlines()) == 1
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
 
@@ -81,7 +87,8 @@ def test_bad_simulate_input_exits_2_naming_parameter(param, change, tmp_path, ca
     rc, out = _run(_with(SIM, **change), tmp_path)
     err = capsys.readouterr().err
     assert rc == cli.EXIT_BAD_INPUT
-    assert f"{param}:" in err, err
+    assert f"{_flag(param)}:" in err, err
+    assert len(err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
 
 
@@ -98,7 +105,7 @@ def test_bad_simulate_options(extra, param, tmp_path, capsys):
         pytest.skip("a CUDA device is present")
     rc, out = _run(SIM + extra, tmp_path)
     assert rc == cli.EXIT_BAD_INPUT
-    assert f"{param}:" in capsys.readouterr().err
+    assert f"{_flag(param)}:" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 
@@ -147,3 +154,22 @@ def test_other_configuration_is_not_overwritten(tmp_path, capsys):
     assert out.read_bytes() == before
     rc, _ = _run(_with(ODE, alpha="0.7") + ["--overwrite"], tmp_path)
     assert rc == 0
+
+
+def test_dmft_divergence_reports_time_and_last_finite_values(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "div.nc"
+    argv = ["dmft", "--N", "2", "--gamma", "8", "--alpha", "0.5", "--eps", "0.05", "--A0", "0.04,-0.02",
+            "--t-max", "200", "--dt", "10", "--samples", "100", "--replicas", "2", "--out", str(out)]
+    proc = subprocess.run([sys.executable, "-m", "grokking_workbench.experiments.cli", *argv],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == cli.EXIT_DIVERGED
+    assert proc.stderr == ""                                       # no raw floating-point warnings
+    line = proc.stdout.strip()
+    assert len(line.splitlines()) == 1 and "diverged" in line and "t_max" not in line
+    numbers = __import__("re").findall(r"[-+]?\d[\d.]*(?:e[-+]?\d+)?", line.split(": ", 1)[1])
+    assert "at t = " in line and max(len(n) for n in numbers) < 12        # plain numbers, no 240 digits
+    ds = io.read_dataset(out)
+    assert ds.attrs["status"].startswith("diverged") and float(ds.t[-1]) < 200

@@ -1,19 +1,25 @@
-"""``grokking dmft``: solve the DMFT and write its dataset (see :mod:`numerics.dmft.solver`)."""
+"""``grokking dmft``: solve the DMFT and write its dataset (see :mod:`numerics.dmft.solver`).
+
+The output path is checked before the solve. An interrupt saves what was computed (a march: the
+replicas' average up to the time reached; an iteration: the last iterate and the solver state)
+with status ``interrupted ...`` and exits 130. ``--resume`` continues an iteration from the saved
+state to the same result as an uninterrupted run; a complete file is left as it is.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 import sys
 
 import numpy as np
 
 from grokking_workbench.numerics import io
+from grokking_workbench.numerics.io import EXIT_DIVERGED, EXIT_INTERRUPTED
 from grokking_workbench.numerics.validate import InputError
 
 log = logging.getLogger(__name__)
 
-EXIT_NOT_CONVERGED = 3
-EXIT_INTERRUPTED = 130
 
 
 def config_from_args(args):
@@ -29,7 +35,8 @@ def config_from_args(args):
                      alpha=args.alpha, eps=args.eps, gamma=gamma, t_max=args.t_max, dt=args.dt,
                      growth=0.0 if args.uniform else args.growth, h_max=args.h_max, scheme=args.scheme,
                      memory=args.memory, replicas=args.replicas, precision=args.precision,
-                     source=args.source or ("cholesky" if args.method == "iterate" else "empirical"), error_estimate=not args.no_error_estimate,
+                     source=args.source or ("cholesky" if args.method == "iterate" else "empirical"),
+                     error_estimate=not args.no_error_estimate,
                      samples=args.samples, seed=args.seed, estimator=args.estimator,
                      method=args.method, damping=args.damping, max_iter=args.max_iter,
                      tol=args.tol, anderson=args.anderson)
@@ -41,43 +48,83 @@ def _title(cfg) -> str:
             f"eps = {cfg.eps}")
 
 
+def _saved_state(cfg, out, stored):
+    """The iterate and residuals saved in ``out`` (InputError if there is nothing to resume)."""
+    from grokking_workbench.numerics.dmft import sweep
+
+    if stored is None:
+        raise InputError("resume", f"{out} holds no saved iteration to resume")
+    saved = io.read_dataset(out)
+    if "iterate_Cg" not in saved:
+        raise InputError("resume", f"{out} holds no solver state to resume from (status: "
+                         f"{stored.get('status')})")
+    if saved.sizes.get("t") != cfg.T + 1:
+        raise InputError("resume", f"the saved solve in {out} stopped before t-max")
+    start = sweep.Fields(saved.iterate_Cg.values, saved.iterate_Rh.values, saved.iterate_Rhstar.values)
+    return start, [float(r) for r in saved.residual.values]
+
+
+def summary(ds) -> str:
+    """The last finite values of a solve, in plain numbers, with the time they belong to."""
+    finite = np.isfinite(ds.train_loss.values) & np.isfinite(ds.test_loss.values) \
+        & np.isfinite(ds.A.values).all(axis=-1)
+    if not finite.any():
+        return "no finite values"
+    k = int(np.flatnonzero(finite)[-1])
+    t = float(ds.t[k])
+    label = "t_max" if math.isclose(t, float(ds.t[-1])) and ds.attrs.get("status") == "complete" else f"t = {t:.4g}"
+    A = ", ".join(f"{a:.4g}" for a in ds.A.values[k])
+    return (f"at {label}: A = [{A}], train loss {float(ds.train_loss[k]):.4g}, "
+            f"test loss {float(ds.test_loss[k]):.4g}")
+
+
 def main(args) -> int:
+    from grokking_workbench.numerics import interrupt
     from grokking_workbench.numerics.dmft import solver, sweep
 
     cfg = config_from_args(args)
     out = args.out
-    old = io.stored_config_hash(out)
-    if old is not None and old != io.config_hash(cfg) and not args.overwrite:
-        raise io.ConfigMismatchError(f"{out} holds a dataset of another configuration "
-                                     f"(config_hash {old}); use another --out or --overwrite")
+    if args.resume and cfg.method != "iterate":
+        raise InputError("resume", "only the iterate method resumes (a march is one sweep)")
+    if args.resume and args.overwrite:
+        raise InputError("resume", "--resume continues the file in --out; it cannot be combined with --overwrite")
+    stored = io.check_output(out, cfg, overwrite=args.overwrite)
     start = residuals = None
+    command = args.command_line
     if args.resume:
-        if cfg.method != "iterate":
-            raise InputError("resume", "only the iterate method resumes (a march is one sweep)")
-        if old is None:
-            raise InputError("resume", f"no saved iterate in {out}")
-        saved = io.read_dataset(out)
-        T1 = cfg.T + 1
-        if saved.sizes.get("t") != T1:
-            raise InputError("resume", f"the saved solve stopped before t-max ({out})")
-        start = sweep.Fields(saved.Cg.values, saved.Rh.values, saved.Rhstar.values)
-        residuals = [float(r) for r in saved.residual.values]
+        if stored is not None and stored.get("status") == "complete":
+            print(f"{out} is complete: nothing to resume")
+            return 0
+        start, residuals = _saved_state(cfg, out, stored)
+        command = io.resumed_history(stored, command)
         log.info("resuming after %d iterations", len(residuals))
 
-    def write(sol, status):
+    def write(sol):
         ds = solver.to_dataset(sol, None if cfg.method == "iterate" else args.two_time_points)
-        io.write_dataset(ds, out, cfg, title=_title(cfg), command=args.command_line, status=status,
+        io.write_dataset(ds, out, cfg, title=_title(cfg), command=command, status=sol.status,
                          overwrite=args.overwrite)
+        return ds
 
-    try:
-        sol = solver.solve(cfg, checkpoint=lambda s, x: write(s, s.status), start=start,
-                           start_residuals=residuals)
-    except sweep.CovarianceError as exc:
-        print(f"grokking dmft: {exc}", file=sys.stderr)
-        return EXIT_NOT_CONVERGED
-    write(sol, sol.status)
-    ds = io.read_dataset(out)
-    print(f"wrote {out}: {sol.status}; {sol.map_evaluations} map evaluation(s), {sol.seconds:.1f} s; "
-          f"A(t_max) = {np.round(ds.A.values[-1], 4).tolist()}, train/test loss at t_max "
-          f"{float(ds.train_loss[-1]):.4f} / {float(ds.test_loss[-1]):.4f}")
-    return 0 if sol.status == "complete" else EXIT_NOT_CONVERGED
+    # divergence is detected and reported (status, exit code): no raw floating-point warnings
+    with np.errstate(all="ignore"), interrupt.polling():
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            try:
+                sol = solver.solve(cfg, checkpoint=write, start=start, start_residuals=residuals)
+            except sweep.CovarianceError as exc:
+                print(f"grokking dmft: {exc}", file=sys.stderr)
+                return EXIT_DIVERGED
+            if sol.result is None:
+                print(f"interrupted: {sol.status}; nothing new to save"
+                      + (f" ({out} keeps the earlier state)" if stored else ""))
+                return EXIT_INTERRUPTED
+            ds = write(sol)
+    line = (f"wrote {out}: {sol.status}; {sol.map_evaluations} map evaluation(s), {sol.seconds:.1f} s; "
+            f"{summary(ds)}")
+    if sol.status.startswith("interrupted"):
+        print(f"interrupted: {line}")
+        return EXIT_INTERRUPTED
+    print(line)
+    return 0 if sol.status.startswith("complete") else EXIT_DIVERGED

@@ -182,6 +182,7 @@ class Solution:
     status: str = "complete"
     errors: dict = field(default_factory=dict)   # Monte-Carlo (*_mc) and discretisation (*_disc) errors
     replica_curves: list = field(default_factory=list)   # train_loss, test_loss, A, C of each replica
+    state: sw.Fields | None = None   # iterate: the next iterate, from which a resumed solve continues
 
 
 def residual(Fx: sw.Fields, x: sw.Fields, noise: dict) -> float:
@@ -203,8 +204,17 @@ def online_limit(cfg: DMFTConfig, noise: sw.Noise) -> sw.SweepResult:
 
 def solve(cfg: DMFTConfig, *, checkpoint=None, start: sw.Fields | None = None,
           start_residuals: list[float] | None = None) -> Solution:
-    """Solve the DMFT. ``checkpoint(solution)`` is called after every iterate (``iterate``);
-    ``start`` resumes the iteration from a saved iterate."""
+    """Solve the DMFT.
+
+    ``iterate``: ``checkpoint(solution)`` is called after every iterate with the solution of the
+    last map evaluation and, in ``solution.state``, the next iterate; ``start`` (a saved
+    ``state``) and ``start_residuals`` resume the iteration exactly where it stopped (the map is
+    deterministic given the iterate: its random numbers come from ``seed``). An interrupt
+    (:mod:`numerics.interrupt`) discards the evaluation in progress and returns the last
+    solution with status ``interrupted at iteration k``; ``solution.result`` is None if no
+    iterate was complete."""
+    from grokking_workbench.numerics import interrupt
+
     check_config(cfg)
     if cfg.method == "march" or math.isinf(cfg.gamma):
         return _march_with_errors(cfg)
@@ -212,9 +222,18 @@ def solve(cfg: DMFTConfig, *, checkpoint=None, start: sw.Fields | None = None,
     noise = sw.Noise.draw(cfg.samples, p, cfg.seed)
     t0 = time.perf_counter()
     residuals = list(start_residuals or [])
-    x = start.copy() if start is not None else online_limit(cfg, noise).fields
+    if start is not None:
+        x = start.copy()
+    else:
+        first = online_limit(cfg, noise)
+        if interrupt.requested():
+            return Solution(cfg, None, residuals, 1, time.perf_counter() - t0,
+                            "interrupted in the online-limit sweep before the first iteration")
+        x = first.fields
     evals = 0
-    sol = None
+    sol = Solution(cfg, None, residuals, 0, 0.0)
+    if start is None:      # the online limit is the first iterate: saved as the state to resume from
+        sol = Solution(cfg, first, [], 1, time.perf_counter() - t0, state=x.copy())
 
     def F(fields):
         nonlocal evals
@@ -222,15 +241,19 @@ def solve(cfg: DMFTConfig, *, checkpoint=None, start: sw.Fields | None = None,
         return sw.sweep(p, noise, frozen=fields, estimator=cfg.estimator)
 
     if cfg.anderson:
-        sol = _anderson(cfg, p, F, x, residuals, checkpoint, t0)
-        if sol is not None:
-            sol.map_evaluations = evals
-            return sol
+        out = _anderson(cfg, p, F, x, residuals, checkpoint, t0)
+        if out is not None:
+            out.map_evaluations = evals
+            return out
         log.warning("Anderson acceleration failed; continuing with damped iteration")
     status = "not converged"
     done_before = len(residuals)
     while len(residuals) - done_before < cfg.max_iter:
         out = F(x)
+        if interrupt.requested():
+            status = (f"interrupted at iteration {len(residuals) + 1} (its map evaluation discarded); "
+                      "resume with --resume")
+            break
         r = residual(out.fields, x, out.noise)
         residuals.append(r)
         log.info("iteration %d: residual %.3g (Monte-Carlo units)", len(residuals), r)
@@ -238,14 +261,18 @@ def solve(cfg: DMFTConfig, *, checkpoint=None, start: sw.Fields | None = None,
         if r < cfg.tol:
             status = "complete"
             break
-        new = sw.Fields(*(cfg.damping * getattr(out.fields, k) + (1 - cfg.damping) * getattr(x, k)
-                          for k in ("Cg", "Rh", "Rhs")))
-        x = new
-        sol.status = f"iterating ({len(residuals) - done_before} of at most {cfg.max_iter} in this run)"
+        x = sw.Fields(*(cfg.damping * getattr(out.fields, k) + (1 - cfg.damping) * getattr(x, k)
+                        for k in ("Cg", "Rh", "Rhs")))
+        sol.state = x
+        sol.status = (f"running: iteration {len(residuals)} done ({len(residuals) - done_before} of at "
+                      f"most {cfg.max_iter} in this run); resume with --resume")
         if checkpoint is not None:
-            checkpoint(sol, x)
-    sol.status = status if status == "complete" else \
-        f"not converged: residual {residuals[-1]:.3g} after {len(residuals)} iterations (tol {cfg.tol})"
+            checkpoint(sol)
+    if status == "complete" or status.startswith("interrupted"):
+        sol.status = status
+    else:
+        sol.status = (f"not converged: residual {residuals[-1]:.3g} after {len(residuals)} iterations "
+                      f"(tol {cfg.tol}); resume with --resume to iterate further")
     sol.map_evaluations = evals
     return sol
 
@@ -271,15 +298,25 @@ def _march_with_errors(cfg: DMFTConfig) -> Solution:
     the common nodes); the discretisation error of the average is estimated by step halving,
     |X(h) - X(2h)| / (2^p - 1) for a scheme of order p, at the coarse nodes and interpolated
     linearly in t between them. Only the running sums of the replicas' two-time fields are kept."""
+    from grokking_workbench.numerics import interrupt
+
     p = cfg.problem()
     grid = p.grid
     t0 = time.perf_counter()
     per = cfg.samples // cfg.replicas
     results, curves, coarse = [], [], []
     total = None
+    stopped = None
     for k, seed in enumerate(replica_seeds(cfg)):
         noise = sw.Noise.draw(per, p, seed)
         res = sw.sweep(p, noise, estimator=cfg.estimator, source=cfg.source)
+        if interrupt.requested():
+            if res.steps < 1:
+                stopped = (f"interrupted after replica {k} of {cfg.replicas} (the average of the {k} "
+                           "complete replicas is saved)")
+                break
+            stopped = (f"interrupted at t = {grid.t[res.steps]:g} in replica {k + 1} of {cfg.replicas} "
+                       f"(the replicas' average to this time is saved; {k} complete)")
         log.info("replica %d of %d: %s in %.1f s", k + 1, cfg.replicas, grid.describe(), sum(res.seconds.values()))
         curves.append(_one_time(cfg, res))
         if total is None:
@@ -289,6 +326,8 @@ def _march_with_errors(cfg: DMFTConfig) -> Solution:
                 getattr(total, name).__iadd__(getattr(res.fields, name))
         res.fields = None                     # the sums hold them
         results.append(res)
+        if stopped:
+            break
         if cfg.error_estimate:
             pc = cfg.problem()
             pc.grid = grid.coarse()
@@ -296,7 +335,15 @@ def _march_with_errors(cfg: DMFTConfig) -> Solution:
             coarse.append(_one_time(cfg, partner))
             if partner.diverged is not None:
                 coarse[-1]["diverged"] = partner.diverged
+            if interrupt.requested():
+                coarse.pop()                  # an interrupted partner says nothing about the error
+                stopped = (f"interrupted after replica {k + 1} of {cfg.replicas} (the average of the "
+                           f"{k + 1} complete replicas is saved)")
+                break
         del noise
+    if not results:
+        return Solution(cfg, None, [], 0, time.perf_counter() - t0,
+                        "interrupted in the first sweep before its first step")
     for name in ("Cg", "Rh", "Rhs"):
         getattr(total, name).__imul__(1.0 / len(results))
     res = _average(results, total)
@@ -309,7 +356,9 @@ def _march_with_errors(cfg: DMFTConfig) -> Solution:
         sol.status = (f"complete; the step-halving partner diverged at t = {grid.t[2 * min(broke)]:g} "
                       "(the discretisation error is unknown from there: *_disc is inf)")
     sol.replica_curves = curves
-    if cfg.replicas > 1:
+    if stopped:
+        sol.status = stopped
+    if len(results) > 1:
         res.train_loss_se = sol.errors["train_loss_mc"]
     return sol
 
@@ -361,16 +410,28 @@ def _error_estimates(grid: Grid, fine: list[dict], coarse: list[dict]) -> dict:
 
 
 def _anderson(cfg, p, F, x0, residuals, checkpoint, t0):
-    """Anderson-accelerated root of G(y) = (F(x) - x) / noise in scaled variables; None on failure."""
+    """Anderson-accelerated root of G(y) = (F(x) - x) / noise in scaled variables; None on failure.
+
+    An interrupt returns the best iterate so far (status ``interrupted``); a resumed solve restarts
+    the acceleration from it (its history of earlier steps is not kept, so unlike the damped
+    iteration the resumed sequence differs from the uninterrupted one)."""
     from scipy.optimize import NoConvergence, anderson
+
+    from grokking_workbench.numerics import interrupt
 
     T, N = p.T, p.N
     first = F(x0)
+    if interrupt.requested():
+        return Solution(cfg, None, list(residuals), 0, time.perf_counter() - t0,
+                        "interrupted at the first iteration (its map evaluation discarded)", state=x0)
     scale = np.concatenate([np.full(getattr(first.fields, k).size, max(first.noise[k], 1e-12))
                             for k in ("Cg", "Rh", "Rhs")])
-    best = {"r": math.inf, "res": None}
+    best = {"r": math.inf, "res": None, "x": None}
 
     class Diverging(RuntimeError):
+        pass
+
+    class Stopped(RuntimeError):
         pass
 
     pending = [first]   # F(x0) is already known: the first call of G reuses it
@@ -378,10 +439,12 @@ def _anderson(cfg, p, F, x0, residuals, checkpoint, t0):
     def G(y):
         x = sw.Fields.from_vector(y * scale, T, N)
         out = pending.pop() if pending else F(x)
+        if interrupt.requested():
+            raise Stopped
         r = residual(out.fields, x, out.noise)
         residuals.append(r)
         if r < best["r"]:
-            best.update(r=r, res=out)
+            best.update(r=r, res=out, x=x)
         elif r > 10 * best["r"]:          # safeguard: a step that makes things much worse ends it
             raise Diverging
         return (out.fields.vector() - x.vector()) / scale
@@ -390,6 +453,10 @@ def _anderson(cfg, p, F, x0, residuals, checkpoint, t0):
         anderson(G, x0.vector() / scale, alpha=1.0, M=5, f_tol=cfg.tol,
                  maxiter=min(cfg.max_iter, ANDERSON_BUDGET),
                  line_search=None)
+    except Stopped:
+        return Solution(cfg, best["res"], list(residuals), 0, time.perf_counter() - t0,
+                        f"interrupted at iteration {len(residuals) + 1} (Anderson; its map evaluation "
+                        "discarded); resume with --resume", state=best["x"] if best["x"] is not None else x0)
     except (NoConvergence, ValueError, np.linalg.LinAlgError, FloatingPointError, sw.CovarianceError,
             Diverging):
         pass
@@ -510,6 +577,12 @@ def to_dataset(sol: Solution, two_time_points: int | None = None):
     ds.attrs.update(status=sol.status, map_evaluations=sol.map_evaluations, grid=res.grid.describe(),
                     phase_seconds=json.dumps({k: round(v, 2) for k, v in res.seconds.items()}),
                     solve_seconds=round(sol.seconds, 3), method=cfg.method, estimator=cfg.estimator)
+    if sol.state is not None and sol.status != "complete" and n == res.grid.T + 1:
+        # the solver state a resumed iteration continues from (every node, full precision)
+        x = sol.state
+        ds["iterate_Cg"] = V(("t2", "s", "i", "j"), x.Cg, "next iterate of the fixed-point iteration: Cg")
+        ds["iterate_Rh"] = V(("t2", "s", "i", "j"), x.Rh, "next iterate of the fixed-point iteration: Rh")
+        ds["iterate_Rhstar"] = V(("t", "i"), x.Rhs, "next iterate of the fixed-point iteration: R^{h*}")
     if not dense:
         ds.attrs["two_time_note"] = (f"Cw(t,s) and Rw(t,s) are not stored: the dense solve of the {(res.grid.T + 1) * N} "
                                      f"x {(res.grid.T + 1) * N} w-system exceeds DENSE_LIMIT = {DENSE_LIMIT}")

@@ -65,7 +65,9 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from grokking_workbench.numerics import interrupt
 from grokking_workbench.numerics.dmft.grid import Grid
 
 log = logging.getLogger(__name__)
@@ -248,7 +250,13 @@ def sweep(problem: Problem, noise: Noise, *, frozen: Fields | None = None, estim
     state = _SweepState(problem, noise, frozen, estimator)
     state.source = source
     last = problem.T if until is None else until
+    t = problem.grid.t
+    bar = tqdm(total=last + 1, desc="dmft sweep", unit="node", delay=2.0, mininterval=1.0, leave=False,
+               disable=False if log.isEnabledFor(logging.INFO) else None)   # -v: also off a terminal
     for n in range(last + 1):
+        if n % 16 == 0:
+            bar.set_postfix_str(f"t = {t[n]:.4g} of {t[last]:.4g}", refresh=False)
+        bar.update(1)
         state.weight_statistics(n)
         state.clock("linear")
         state.sample_paths(n)
@@ -261,6 +269,10 @@ def sweep(problem: Problem, noise: Noise, *, frozen: Fields | None = None, estim
         if n < problem.T:
             state.extend_source(n)
             state.clock("linear")
+        if n < last and interrupt.requested():   # stop at a node boundary: the result ends at n
+            last = n
+            break
+    bar.close()
     return state.result(last)
 
 

@@ -1,15 +1,18 @@
 """``grokking simulate``: torch simulations of the committee machine, written as a dataset.
 
-Validates every parameter before anything runs (InputError names it; the command exits 2 and
+Validates every parameter and the output path before anything runs (the command exits 2 and
 writes no file), runs :func:`numerics.simulate.committee.simulate`, writes the dataset with its
 ``status`` and exits 0, or EXIT_DIVERGED if the run diverged (the computed records are saved).
+An interrupt (Ctrl-C, SIGTERM) saves the records and the state of the run and exits 130;
+``--resume`` continues it to the same result as an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import logging
 
-from grokking_workbench.numerics.ode import EXIT_DIVERGED, parse_matrix, parse_vector
+from grokking_workbench.numerics.io import EXIT_DIVERGED, EXIT_INTERRUPTED
+from grokking_workbench.numerics.ode import parse_matrix, parse_vector
 from grokking_workbench.numerics.validate import InputError
 
 log = logging.getLogger(__name__)
@@ -45,25 +48,46 @@ def config_from_args(args):
         sigma=getattr(args, "sigma", 1.0), seeds=args.seeds, seed0=args.seed0,
         records=args.records, held_out=args.held_out,
         fresh_data=getattr(args, "fresh_data", False), device=args.device, dtype=args.dtype,
-        max_loss=getattr(args, "max_loss", 1e8), threads=getattr(args, "threads", None))
+        max_loss=getattr(args, "max_loss", 1e8), threads=getattr(args, "threads", None),
+        chunk=getattr(args, "chunk", None))
     return check_config(cfg)
 
 
 def main(args) -> int:
     """Run ``grokking simulate``; return the exit code."""
-    from grokking_workbench.numerics import io
+    from grokking_workbench.numerics import interrupt, io
     from grokking_workbench.numerics.simulate.committee import simulate
 
     cfg = config_from_args(args)
     overwrite = getattr(args, "overwrite", False)
-    old = io.stored_config_hash(args.out)
-    if old is not None and old != io.config_hash(cfg) and not overwrite:
-        raise io.ConfigMismatchError(f"{args.out} holds a dataset of another configuration "
-                                     f"(config_hash {old}); pass --overwrite or choose another --out")
-    ds = simulate(cfg)
+    resume = getattr(args, "resume", False)
+    if resume and overwrite:
+        raise InputError("resume", "--resume continues the file in --out; it cannot be combined with --overwrite")
+    stored = io.check_output(args.out, cfg, overwrite=overwrite)
+    saved, command = None, args.command_line
+    if resume:
+        if stored is None:
+            raise InputError("resume", f"{args.out} holds no run to resume")
+        if stored.get("status") == "complete":
+            print(f"{args.out} is complete: nothing to resume")
+            return 0
+        if "resume_step" not in stored:
+            raise InputError("resume", f"{args.out} holds no saved state to resume from "
+                             f"(status: {stored.get('status')})")
+        saved = io.read_dataset(args.out)
+        command = io.resumed_history(stored, command)
+
+    def save(ds):
+        return io.write_dataset(ds, args.out, cfg, title=TITLE, command=command,
+                                status=ds.attrs["status"], overwrite=overwrite)
+
+    with interrupt.polling():
+        ds = simulate(cfg, resume=saved, checkpoint=save, progress=True if getattr(args, "verbose", False) else None)
     status = ds.attrs["status"]
-    path = io.write_dataset(ds, args.out, cfg, title=TITLE, command=args.command_line,
-                            status=status, overwrite=overwrite)
+    path = save(ds)
+    if status.startswith("interrupted"):
+        print(f"interrupted: wrote {path} ({status})")
+        return EXIT_INTERRUPTED
     mean = ds.test_loss.isel(t=-1).mean().item() if ds.sizes["t"] else float("nan")
     print(f"wrote {path} ({status}; {ds.sizes['t']} records, mean final test loss {mean:.6g})")
     return 0 if status == "complete" else EXIT_DIVERGED

@@ -31,6 +31,7 @@ online-limit ODE (DMFT paper A.1).
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from contextlib import contextmanager
@@ -280,19 +281,46 @@ class _Records:
     C: list = field(default_factory=list)
 
 
-def simulate(cfg: CommitteeConfig, *, progress: bool | None = None):
+#: wall-clock seconds between checkpoints of a simulation that is given a ``checkpoint`` callback
+CHECKPOINT_SECONDS = 300.0
+
+
+def simulate(cfg: CommitteeConfig, *, progress: bool | None = None, resume=None, checkpoint=None):
     """Run the simulation of ``cfg``; return an xarray Dataset (attrs ``status``).
 
     Dimensions: the swept parameters (``alpha``, ``eps`` when given as tuples), ``seed``, ``t``,
     ``i``, ``j``. A run whose train loss turns non-finite or exceeds ``max_loss`` stops and returns
-    the records up to then, with ``status`` starting with ``diverged``.
+    the records up to then, with ``status`` starting with ``diverged``; a run stopped by an
+    interrupt (:mod:`numerics.interrupt`) returns them with ``status`` ``interrupted at t = ...``
+    and its state (weights and random state, variables ``resume_*``). ``checkpoint(dataset)`` is
+    called with such a resumable dataset every :data:`CHECKPOINT_SECONDS`; ``resume``, a dataset
+    returned by an interrupted or checkpointed run of the same configuration, continues it (the
+    result equals the uninterrupted run's).
     """
     check_config(cfg)
     with torch_threads(cfg.threads):
-        return _simulate(cfg, progress)
+        return _simulate(cfg, progress, resume, checkpoint)
 
 
-def _simulate(cfg: CommitteeConfig, progress: bool | None):
+def _restore(cfg: CommitteeConfig, saved, rec: "_Records", K: int, S: int) -> tuple[int, np.ndarray, list]:
+    """Records, step, weights (K, S, N, D) and generator states of a resumable dataset."""
+    T = saved.sizes["t"]
+    n0 = int(saved.attrs["resume_step"])
+    lead = (K, S)
+    rec.train = list(np.moveaxis(saved.train_loss.values.reshape(lead + (T,)), -1, 0))
+    rec.A = list(np.moveaxis(saved.A.values.reshape(lead + (T, cfg.N)), 2, 0))
+    rec.C = list(np.moveaxis(saved.C.values.reshape(lead + (T, cfg.N, cfg.N)), 2, 0))
+    if cfg.held_out:
+        rec.held = list(np.moveaxis(saved.held_out_loss.values.reshape(lead + (T,)), -1, 0))
+    W = saved.resume_weights.values.reshape(K, S, cfg.N, cfg.D)
+    states = list(saved.resume_rng_state.values) if "resume_rng_state" in saved else []
+    return n0, W, states
+
+
+def _simulate(cfg: CommitteeConfig, progress: bool | None, resume=None, checkpoint=None):
+    import time
+
+    from grokking_workbench.numerics import interrupt
     import torch
     from tqdm.auto import tqdm
 
@@ -329,18 +357,45 @@ def _simulate(cfg: CommitteeConfig, progress: bool | None):
              else record_steps_in_time(times, cfg.records))
     n_total = int(steps[-1])
     rec = _Records(steps)
+    n0 = 0
+    if resume is not None:
+        n0, W_saved, states = _restore(cfg, resume, rec, K, S)
+        W = torch.as_tensor(np.moveaxis(W_saved, 0, 1), dtype=dtype).to(device).contiguous()
+        for g, state in zip(data_gens, states):
+            g.set_state(torch.as_tensor(state, dtype=torch.uint8))
+        # records already taken keep their times; later ones follow this run's schedule
+        taken = np.asarray(json.loads(resume.attrs["resume_record_steps"]), dtype=np.int64)
+        steps = np.concatenate([taken, steps[steps >= n0]])
+        rec.steps = steps
+        log.info("resuming at Euler step %d (t = %g)", n0, times[n0])
     is_record = np.zeros(n_total + 1, dtype=bool)
-    is_record[steps] = True
+    is_record[steps[steps >= n0]] = True
     check_every = 1 if device.type == "cpu" else 32
     step_size = cfg.dt
     status = "complete"
     log.info("committee simulation: S=%d seeds, K=%d points, N=%d, D=%d, P=%d, %d Euler steps, "
              "%s on %s", S, K, N, D, P, n_total, cfg.dtype, device)
-    work = float(n_total) * S * K * P * D
-    bar = tqdm(total=n_total, desc="simulate", unit="step", mininterval=1.0,
+    work = float(n_total - n0) * S * K * P * D
+    bar = tqdm(total=n_total, initial=n0, desc="simulate", unit="step", mininterval=1.0,
                disable=(not progress) if progress is not None else (work < 2e10 or None))
+    bar.set_postfix_str(f"t = {times[n0]:g} of {times[-1]:g}", refresh=False)
+
+    def resumable(n: int, why: str):
+        state = [g.get_state().numpy() for g in data_gens] if cfg.fresh_data else None
+        ds = _dataset(cfg, rec, alpha_np, eps_np, why, times)
+        return _with_state(ds, cfg, n, W, state, rec)
+
+    last_save = time.monotonic()
     with torch.no_grad(), bar:
-        for n in range(n_total + 1):
+        for n in range(n0, n_total + 1):
+            if interrupt.requested():
+                status = f"interrupted at t = {times[n]:g} (Euler step {n} of {n_total}); resume with --resume"
+                log.info("%s", status)
+                return resumable(n, status)
+            if checkpoint is not None and time.monotonic() - last_save > CHECKPOINT_SECONDS and n > n0:
+                checkpoint(resumable(n, f"running: checkpoint at t = {times[n]:g} (Euler step {n} of "
+                                        f"{n_total}); resume with --resume"))
+                last_save = time.monotonic()
             if cfg.fresh_data and n > 0:
                 X = data.gaussian_inputs(seeds, P, D, device=device, dtype=dtype,
                                          generators=data_gens)
@@ -365,7 +420,26 @@ def _simulate(cfg: CommitteeConfig, progress: bool | None):
                 break
             W.add_(dW, alpha=float(times[n + 1] - times[n]) if cfg.dt_late is not None else step_size)
             bar.update(1)
+            if n % 64 == 0:
+                bar.set_postfix_str(f"t = {times[n + 1]:g} of {times[-1]:g}", refresh=False)
     return _dataset(cfg, rec, alpha_np, eps_np, status, times)
+
+
+def _with_state(ds, cfg: CommitteeConfig, n: int, W, rng_states, rec: "_Records"):
+    """``ds`` with the state a resumed run needs: weights, generator states, the step, and the
+    steps of the records taken."""
+    lead = tuple(len(v) for v in cfg.sweep().values())
+    S = cfg.seeds
+    Wk = np.moveaxis(W.cpu().numpy(), 0, 1)                          # (K, S, N, D)
+    dims = tuple(cfg.sweep()) + ("seed", "i", "d")
+    ds["resume_weights"] = (dims, Wk.reshape(lead + (S, cfg.N, cfg.D)),
+                            {"long_name": f"weights w_i at the resume step {n}", "units": "1"})
+    if rng_states is not None:
+        ds["resume_rng_state"] = (("seed", "rng_byte"), np.stack(rng_states).astype(np.uint8),
+                                  {"long_name": "state of the data generator of each seed", "units": "1"})
+    ds.attrs["resume_step"] = int(n)
+    ds.attrs["resume_record_steps"] = json.dumps([int(k) for k in rec.steps[:len(rec.train)]])
+    return ds
 
 
 def _divergence_status(bad, loss, n, cfg, seeds, alpha_np, eps_np) -> str:
