@@ -87,11 +87,15 @@ def _add_run(sub) -> None:
                    "created if missing)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a dataset of a different configuration")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="digit experiments: read the standard MNIST IDX files from this folder instead "
+                   "of scikit-learn's bundled 8 x 8 digits (nothing is downloaded)")
     p.set_defaults(handler=_run)
 
 
 def _run(args) -> int:
     from grokking_workbench.experiments import registry, runner
+    from grokking_workbench.numerics.validate import InputError
 
     if args.list or not args.name:
         for exp in registry.experiments().values():
@@ -100,6 +104,10 @@ def _run(args) -> int:
     label = "quick" if args.quick else "full"
     if args.name == "all":
         from grokking_workbench.theory import codegen
+
+        if args.data_dir is not None:
+            raise InputError("data-dir", "give it with one digit experiment (digits-grokking, digits-alpha), "
+                             "not with 'all'")
 
         derive_outcome = codegen.check_outcome()
         outcomes, index = runner.run_all(label, args.out_dir or Path("results"),
@@ -115,7 +123,7 @@ def _run(args) -> int:
         print(f"grokking run: {exc.args[0]}", file=sys.stderr)
         return EXIT_BAD_INPUT
     o = runner.run_one(args.name, label, args.out_dir, overwrite=args.overwrite,
-                       command=_command_line())
+                       command=_command_line(), data_dir=args.data_dir)
     for path in o.files:
         print(f"wrote {path}")
     if o.status.startswith("interrupted"):

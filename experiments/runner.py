@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grokking_workbench.numerics import io
+from grokking_workbench.numerics.validate import InputError
 from grokking_workbench.experiments import registry
 
 log = logging.getLogger(__name__)
@@ -35,16 +36,31 @@ class Outcome:
     claim_note: str = ""
 
 
+def with_data_dir(config, data_dir: Path | None, name: str):
+    """``config`` reading its data from ``data_dir`` (the standard MNIST IDX files, checked before
+    anything runs); InputError naming ``--data-dir`` if the experiment reads no data files."""
+    if data_dir is None:
+        return config
+    import dataclasses
+
+    if not dataclasses.is_dataclass(config) or "data_dir" not in {f.name for f in dataclasses.fields(config)}:
+        raise InputError("data-dir", f"experiment {name!r} reads no data files")
+    from grokking_workbench.numerics.networks.data import check_mnist_dir
+
+    return dataclasses.replace(config, data_dir=str(check_mnist_dir(data_dir, param="data-dir").resolve()))
+
+
 def run_one(name: str, label: str = "quick", out_dir: Path | None = None, *,
-            overwrite: bool = False, command: str | None = None) -> Outcome:
-    """Run experiment ``name`` in configuration ``label``; write its dataset and figure."""
+            overwrite: bool = False, command: str | None = None, data_dir: Path | None = None) -> Outcome:
+    """Run experiment ``name`` in configuration ``label``; write its dataset and figure.
+    ``data_dir``: read the experiment's data from this folder (:func:`with_data_dir`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     exp = registry.get(name)
-    config = exp.config(label)
+    config = with_data_dir(exp.config(label), data_dir, name)
     out_dir = Path(out_dir) if out_dir is not None else Path("results") / name
     nc, png = out_dir / f"{label}.nc", out_dir / f"{label}.png"
     io.check_output(nc, config, overwrite=overwrite, param="out-dir")

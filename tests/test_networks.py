@@ -188,3 +188,57 @@ def test_wide_weight_decay_default_is_unchanged_and_decay_shrinks_weights():
     np.testing.assert_array_equal(a.test_loss.values, b.test_loss.values)
     c = simulate(WideConfig(**base, weight_decay=0.05), progress=False)
     assert (c.weight_norm.isel(t=-1) < a.weight_norm.isel(t=-1)).all()
+
+
+def _mnist_folder(folder, n_train=40, n_test=10, seed=0):
+    """A small folder of the four standard MNIST IDX files (random 28 x 28 images)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for (img, lab), n in zip(data.MNIST_FILES.values(), (n_train, n_test)):
+        data.write_idx(folder / img, rng.integers(0, 256, (n, 28, 28)).astype(np.uint8))
+        data.write_idx(folder / lab, rng.integers(0, 10, n).astype(np.uint8))
+    return folder
+
+
+def test_run_data_dir_feeds_mnist_files_to_a_digit_experiment(tmp_path, monkeypatch):
+    """`grokking run digits-grokking --data-dir DIR` trains on the IDX files of DIR (784 inputs),
+    and the dataset's configuration records the folder."""
+    import dataclasses
+    import json
+
+    import xarray as xr
+
+    from grokking_workbench.experiments import cli, registry
+
+    folder = _mnist_folder(tmp_path / "mnist")
+    exp = registry.get("digits-grokking")
+    tiny = dataclasses.replace(exp.quick, n_train=30, seeds=1, steps=20, records=5)
+    monkeypatch.setitem(registry._REGISTRY, "digits-grokking", dataclasses.replace(exp, quick=tiny))
+    out = tmp_path / "out"
+    assert cli.main(["run", "digits-grokking", "--quick", "--out-dir", str(out), "--data-dir", str(folder)]) == 0
+    ds = xr.open_dataset(out / "quick.nc")
+    config = json.loads(ds.attrs["config"])
+    assert config["data_dir"] == str(folder.resolve())
+    ds.close()
+
+
+@pytest.mark.parametrize("case", ["missing", "incomplete", "not-idx", "no-data-experiment"])
+def test_run_data_dir_is_checked_before_anything_runs(tmp_path, capsys, case):
+    from grokking_workbench.experiments import cli
+
+    folder = tmp_path / "mnist"
+    name = "digits-grokking"
+    if case == "incomplete":
+        _mnist_folder(folder)
+        (folder / "t10k-labels-idx1-ubyte").unlink()
+    elif case == "not-idx":
+        _mnist_folder(folder)
+        (folder / "train-images-idx3-ubyte").write_bytes(b"\x01\x02\x03\x04rest")
+    elif case == "no-data-experiment":
+        _mnist_folder(folder)
+        name = "ntk-spectrum"
+    out = tmp_path / "out"
+    assert cli.main(["run", name, "--quick", "--out-dir", str(out), "--data-dir", str(folder)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--data-dir" in err[0], err
+    assert not out.exists()

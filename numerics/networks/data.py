@@ -181,6 +181,26 @@ def _find(folder: Path, stem: str) -> Path:
     raise InputError("data_dir", f"{folder} has no {stem}[.gz] (the standard MNIST IDX files)")
 
 
+def check_mnist_dir(data_dir: str | os.PathLike, param: str = "data_dir") -> Path:
+    """The folder, if it holds the four standard MNIST IDX files (checked by name and by each
+    file's IDX header, without reading the data); InputError naming ``param`` otherwise."""
+    folder = Path(data_dir)
+    if not folder.is_dir():
+        raise InputError(param, f"{folder} is not a folder")
+    for img, lab in MNIST_FILES.values():
+        for stem in (img, lab):
+            try:
+                path = _find(folder, stem)
+            except InputError as exc:
+                raise InputError(param, exc.detail) from None
+            opener = gzip.open if path.suffix == ".gz" else open
+            with opener(path, "rb") as f:
+                magic = f.read(4)
+            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_TYPES:
+                raise InputError(param, f"{path} is not an IDX file (bad magic number)")
+    return folder
+
+
 def read_mnist(data_dir: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{'train': (images, labels), 'test': (images, labels)} from the MNIST IDX files in a folder;
     images (n, 28, 28) uint8, labels (n,)."""
