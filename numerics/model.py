@@ -57,8 +57,8 @@ def error(h_star, h, alpha, eps, axis: int = 0):
 
 def jacobian_times(h, delta, x, alpha, eps, axis: int = 0):
     """Jg x per sample, Jg = dg/dh = diag(phi''(h) Delta) - (alpha/N) phi'(h) phi'(h)^T
-    (DMFT paper eq. 21); h and x carry the hidden units along ``axis``, delta broadcasts
-    against h with that axis removed... or kept: ``delta`` must broadcast against ``h``."""
+    (DMFT paper eq. 21). ``h`` and ``x`` carry the hidden units along ``axis``; ``delta`` (the
+    error of each sample) broadcasts against ``h``, e.g. shape (S,) for h of shape (N, S)."""
     d = dphi(h, eps)
     return ddphi(h, eps) * delta * x - alpha / h.shape[axis] * d * (d * x).sum(axis, keepdims=True)
 

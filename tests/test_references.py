@@ -77,3 +77,64 @@ def test_every_reference_points_to_a_repository_file():
                                      ("numerics/dmft/", True)])
 def test_the_check_tells_present_from_missing(ref, ok):
     assert _exists(ref, ROOT) is ok
+
+
+DOTTED = re.compile(r"(?<![\w/.])(?:grokking_workbench\.)?((?:theory|numerics|experiments)(?:\.\w+)+)")
+
+
+def _top_level_names(path: Path) -> set[str]:
+    import ast
+
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names
+
+
+def _resolves(dotted: str) -> bool:
+    """``numerics.model.phi``: a module of the package, then (optionally) a name defined at its top
+    level (a further attribute, e.g. a method, is not checked)."""
+    parts = dotted.split(".")
+    for k in range(len(parts), 0, -1):
+        base = ROOT.joinpath(*parts[:k])
+        module = base.with_suffix(".py") if not base.is_dir() else base / "__init__.py"
+        if module.is_file():
+            rest = parts[k:]
+            return not rest or rest[0] in _top_level_names(module)
+    return False
+
+
+def _prose(path: Path) -> str:
+    """The text of a Markdown file; the strings and comments of a Python file (not its code)."""
+    import io
+    import tokenize
+
+    text = path.read_text(errors="replace")
+    if path.suffix != ".py":
+        return text
+    tokens = tokenize.generate_tokens(io.StringIO(text).readline)
+    return "\n".join(t.string for t in tokens if t.type in (tokenize.STRING, tokenize.COMMENT))
+
+
+def test_every_dotted_module_reference_resolves():
+    """References such as ``numerics.model.jacobian_times`` or :mod:`theory.effective` in the docs,
+    docstrings and comments name a module of the package and, where given, a name it defines."""
+    bad = set()
+    for path in _sources():
+        for ref in DOTTED.findall(_prose(path)):
+            if not _resolves(ref.rstrip(".")):
+                bad.add(f"{path.relative_to(ROOT)}: {ref}")
+    assert not bad, "unresolved module references:\n" + "\n".join(sorted(bad))
+
+
+@pytest.mark.parametrize("ref, ok", [("numerics.model.phi", True), ("numerics.model.no_such_name", False),
+                                     ("theory.generated.committee.test_loss", True),
+                                     ("numerics.no_such_module", False), ("numerics.dmft", True)])
+def test_the_dotted_check_tells_present_from_missing(ref, ok):
+    assert _resolves(ref) is ok
