@@ -15,36 +15,43 @@ from grokking_workbench.numerics import model
 
 
 def _transpose(a):
-    return np.swapaxes(a, -1, -2)
+    return a.swapaxes(-1, -2)
 
 
-def ntk_gram(X, W, eps, Xp=None, *, v=None, k: int | None = None) -> np.ndarray:
+def _array(a):
+    """A NumPy array or torch tensor as given (the computation stays in its library), anything
+    else as a float NumPy array."""
+    return a if hasattr(a, "swapaxes") and not isinstance(a, np.ndarray) else np.asarray(a, dtype=float)
+
+
+def ntk_gram(X, W, eps, Xp=None, *, v=None, k: int | None = None):
     """Gram matrix of the NTK of the input weights at weights W (..., N, D) between the rows of
     X (..., P, D) and Xp (..., Q, D) (default X); leading batch dimensions broadcast, eps a
-    number or broadcastable to (..., 1, 1).
+    number or broadcastable to (..., 1, 1). NumPy arrays give a NumPy array, torch tensors a
+    tensor.
 
     Computed from its definition, K(x, x') = (1/N) sum_i v_i^2 phi'(w_i.x) phi'(w_i.x') x.x'
     (``numerics/model.py``; readouts v (..., N), default 1; with ``k`` the Hermite activation
     of Kumar et al. App. 15.2). With v = 1 and the quadratic phi it is Kumar et al. eq. 18 with
     wbar = mean_i w_i and M = mean_i w_i w_i^T (printed normalisation).
     """
-    X = np.asarray(X, dtype=float)
-    Xp = X if Xp is None else np.asarray(Xp, dtype=float)
-    Wt = _transpose(np.asarray(W, dtype=float))
+    X = _array(X)
+    Xp = X if Xp is None else _array(Xp)
+    Wt = _transpose(_array(W))
     _, d1 = model.activation(X @ Wt, eps, k)
     _, d2 = model.activation(Xp @ Wt, eps, k)
     if v is not None:
-        v = np.asarray(v, dtype=float)
+        v = _array(v)
         d1 = d1 * (v * v)[..., None, :]
     return (d1 @ _transpose(d2)) / Wt.shape[-1] * (X @ _transpose(Xp))
 
 
-def readout_gram(X, W, eps, Xp=None, *, k: int | None = None) -> np.ndarray:
+def readout_gram(X, W, eps, Xp=None, *, k: int | None = None):
     """Gram matrix of the NTK of the readouts, K_v(x, x') = (1/N) sum_i phi(w_i.x) phi(w_i.x')
-    (Kumar et al. eqs. 21-23), with the shapes of :func:`ntk_gram`."""
-    X = np.asarray(X, dtype=float)
-    Xp = X if Xp is None else np.asarray(Xp, dtype=float)
-    Wt = _transpose(np.asarray(W, dtype=float))
+    (Kumar et al. eqs. 21-23), with the shapes and types of :func:`ntk_gram`."""
+    X = _array(X)
+    Xp = X if Xp is None else _array(Xp)
+    Wt = _transpose(_array(W))
     f1, _ = model.activation(X @ Wt, eps, k)
     f2, _ = model.activation(Xp @ Wt, eps, k)
     return f1 @ _transpose(f2) / Wt.shape[-1]

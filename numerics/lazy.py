@@ -31,12 +31,16 @@ import numpy as np
 def kernels(X, Xp, W, v, eps, *, target="quadratic", k=2, readouts=False):
     """(K_w, K_v) between the rows of X (..., P, D) and Xp (..., Q, D) at weights W (..., N, D)
     and readouts v (..., N): :func:`numerics.kernels.ntk_gram` and (``readouts``)
-    :func:`numerics.kernels.readout_gram`, zeros otherwise."""
+    :func:`numerics.kernels.readout_gram`, zeros otherwise; NumPy arrays. The products run in
+    torch (float64), whose thread count the simulators control."""
+    import torch
+
     from grokking_workbench.numerics import kernels as K
 
+    X, Xp, W, v = (torch.as_tensor(np.asarray(a, dtype=float)) for a in (X, Xp, W, v))
     hermite = k if target == "hermite" else None
-    Kw = K.ntk_gram(X, W, eps, Xp, v=v, k=hermite)
-    Kv = K.readout_gram(X, W, eps, Xp, k=hermite) if readouts else np.zeros_like(Kw)
+    Kw = K.ntk_gram(X, W, eps, Xp, v=v, k=hermite).numpy()
+    Kv = K.readout_gram(X, W, eps, Xp, k=hermite).numpy() if readouts else np.zeros_like(Kw)
     return Kw, Kv
 
 

@@ -386,10 +386,9 @@ def ntk_alignment(W, v, X, y, eps, *, target="quadratic", k=2):
     from grokking_workbench.numerics.kernels import cka, ntk_gram
 
     S, K = W.shape[:2]
-    Xk = X.unsqueeze(1).cpu().numpy()                                   # (S, 1, P, D)
-    Kt = ntk_gram(Xk, W.cpu().numpy(), eps.reshape(1, K, 1, 1).cpu().numpy(), v=v.cpu().numpy(),
-                  k=k if target == "hermite" else None)
-    return torch.as_tensor(cka(Kt, y.unsqueeze(1).expand(S, K, -1).cpu().numpy()))
+    Xk = X.unsqueeze(1)                                                 # (S, 1, P, D)
+    Kt = ntk_gram(Xk, W, eps.reshape(1, K, 1, 1).to(W), v=v, k=k if target == "hermite" else None)
+    return torch.as_tensor(cka(Kt.cpu().numpy(), y.unsqueeze(1).expand(S, K, -1).cpu().numpy()))
 
 
 def simulate(cfg: WideConfig, *, progress: bool | None = None):
