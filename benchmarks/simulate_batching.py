@@ -31,7 +31,8 @@ def main(argv=None) -> dict:
     import torch
 
     from grokking_workbench.numerics.simulate import data, init
-    from grokking_workbench.numerics.simulate.committee import CommitteeConfig, simulate, torch_threads, velocity
+    from grokking_workbench.numerics.simulate.committee import CommitteeConfig, simulate, velocity
+    from grokking_workbench.numerics.torch_runtime import torch_threads
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--N", type=int, default=2)

@@ -25,7 +25,8 @@ def main(argv=None) -> dict:
     import torch
 
     from grokking_workbench.numerics.simulate import data, init
-    from grokking_workbench.numerics.simulate.committee import default_chunk, torch_threads, velocity
+    from grokking_workbench.numerics.simulate.committee import velocity
+    from grokking_workbench.numerics.torch_runtime import default_chunk, torch_threads
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--N", type=int, default=2)

@@ -89,7 +89,7 @@ def main(argv=None) -> dict:
     import numpy as np
     import torch
 
-    from grokking_workbench.numerics.simulate.committee import torch_threads
+    from grokking_workbench.numerics.torch_runtime import torch_threads
     from grokking_workbench.numerics.simulate.wide import WideConfig, network, problem, simulate, velocity
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -103,13 +103,13 @@ def _run(args) -> int:
         return 0 if args.list else EXIT_BAD_INPUT
     label = "quick" if args.quick else "full"
     if args.name == "all":
-        from grokking_workbench.theory import codegen
+        from grokking_workbench.experiments.derive_check import check_outcome
 
         if args.data_dir is not None:
             raise InputError("data-dir", "give it with one digit experiment (digits-grokking, digits-alpha), "
                              "not with 'all'")
 
-        derive_outcome = codegen.check_outcome()
+        derive_outcome = check_outcome()
         outcomes, index = runner.run_all(label, args.out_dir or Path("results"),
                                          overwrite=args.overwrite, command=_command_line(),
                                          extra=[derive_outcome], report=print)

@@ -22,7 +22,7 @@ import pkgutil
 from dataclasses import dataclass
 from typing import Any, Callable
 
-_NOT_EXPERIMENTS = {"cli", "registry", "runner"}
+_NOT_EXPERIMENTS = {"cli", "derive_check", "registry", "runner"}
 _REGISTRY: dict[str, "Experiment"] = {}
 
 

@@ -11,24 +11,60 @@ from __future__ import annotations
 
 import numpy as np
 
+from grokking_workbench.numerics import model
 
-def ntk_gram(X: np.ndarray, W: np.ndarray, eps: float, Xp: np.ndarray | None = None) -> np.ndarray:
-    """Gram matrix of the NTK (eq. 18) at weights W (N, D) between rows of X (P, D) and Xp.
 
-    Computed from its definition, (1/N) sum_i phi'(w_i.x) phi'(w_i.x') x.x', which expands to
-    eq. 18 with wbar = mean_i w_i and M = mean_i w_i w_i^T.
+def _transpose(a):
+    return a.swapaxes(-1, -2)
+
+
+def _array(a):
+    """A NumPy array or torch tensor as given (the computation stays in its library), anything
+    else as a float NumPy array."""
+    return a if hasattr(a, "swapaxes") and not isinstance(a, np.ndarray) else np.asarray(a, dtype=float)
+
+
+def ntk_gram(X, W, eps, Xp=None, *, v=None, k: int | None = None):
+    """Gram matrix of the NTK of the input weights at weights W (..., N, D) between the rows of
+    X (..., P, D) and Xp (..., Q, D) (default X); leading batch dimensions broadcast, eps a
+    number or broadcastable to (..., 1, 1). NumPy arrays give a NumPy array, torch tensors a
+    tensor.
+
+    Computed from its definition, K(x, x') = (1/N) sum_i v_i^2 phi'(w_i.x) phi'(w_i.x') x.x'
+    (``numerics/model.py``; readouts v (..., N), default 1; with ``k`` the Hermite activation
+    of Kumar et al. App. 15.2). With v = 1 and the quadratic phi it is Kumar et al. eq. 18 with
+    wbar = mean_i w_i and M = mean_i w_i w_i^T (printed normalisation).
     """
-    Xp = X if Xp is None else Xp
-    d1 = 1 + eps * (X @ W.T)
-    d2 = 1 + eps * (Xp @ W.T)
-    return (d1 @ d2.T) / W.shape[0] * (X @ Xp.T)
+    X = _array(X)
+    Xp = X if Xp is None else _array(Xp)
+    Wt = _transpose(_array(W))
+    _, d1 = model.activation(X @ Wt, eps, k)
+    _, d2 = model.activation(Xp @ Wt, eps, k)
+    if v is not None:
+        v = _array(v)
+        d1 = d1 * (v * v)[..., None, :]
+    return (d1 @ _transpose(d2)) / Wt.shape[-1] * (X @ _transpose(Xp))
+
+
+def readout_gram(X, W, eps, Xp=None, *, k: int | None = None):
+    """Gram matrix of the NTK of the readouts, K_v(x, x') = (1/N) sum_i phi(w_i.x) phi(w_i.x')
+    (Kumar et al. eqs. 21-23), with the shapes and types of :func:`ntk_gram`."""
+    X = _array(X)
+    Xp = X if Xp is None else _array(Xp)
+    Wt = _transpose(_array(W))
+    f1, _ = model.activation(X @ Wt, eps, k)
+    f2, _ = model.activation(Xp @ Wt, eps, k)
+    return f1 @ _transpose(f2) / Wt.shape[-1]
 
 
 def ntk_gram_initial(X: np.ndarray, eps: float, Xp: np.ndarray | None = None,
                      readouts: bool = False) -> np.ndarray:
-    """Infinite-width initial NTK Gram matrix: eq. (10), or eq. (23) with ``readouts``."""
+    """Infinite-width initial NTK Gram matrix: eq. (10), or eq. (23) with ``readouts``.
+
+    X (..., P, D) and Xp (..., Q, D) may carry leading batch dimensions (NumPy arrays or, without
+    ``readouts``, torch tensors)."""
     Xp = X if Xp is None else Xp
-    G = X @ Xp.T
+    G = X @ _transpose(Xp)
     if not readouts:
         return G + eps ** 2 * G ** 2
     n1, n2 = np.sum(X ** 2, axis=1), np.sum(Xp ** 2, axis=1)

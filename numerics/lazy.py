@@ -30,20 +30,17 @@ import numpy as np
 
 def kernels(X, Xp, W, v, eps, *, target="quadratic", k=2, readouts=False):
     """(K_w, K_v) between the rows of X (..., P, D) and Xp (..., Q, D) at weights W (..., N, D)
-    and readouts v (..., N); leading batch dimensions broadcast (eps a number or broadcastable
-    to (..., 1, 1))."""
+    and readouts v (..., N): :func:`numerics.kernels.ntk_gram` and (``readouts``)
+    :func:`numerics.kernels.readout_gram`, zeros otherwise; NumPy arrays. The products run in
+    torch (float64), whose thread count the simulators control."""
     import torch
 
-    from grokking_workbench.numerics.simulate.wide import activation
+    from grokking_workbench.numerics import kernels as K
 
-    X, Xp, W, v = (torch.as_tensor(a, dtype=torch.float64) for a in (X, Xp, W, v))
-    Wt = W.transpose(-1, -2)
-    phi, dphi = activation(X @ Wt, eps, target, k)
-    phip, dphip = activation(Xp @ Wt, eps, target, k)
-    N = W.shape[-2]
-    vv = (v * v).unsqueeze(-2)
-    Kw = ((dphi * vv) @ dphip.transpose(-1, -2) / N * (X @ Xp.transpose(-1, -2))).numpy()
-    Kv = (phi @ phip.transpose(-1, -2) / N).numpy() if readouts else np.zeros_like(Kw)
+    X, Xp, W, v = (torch.as_tensor(np.asarray(a, dtype=float)) for a in (X, Xp, W, v))
+    hermite = k if target == "hermite" else None
+    Kw = K.ntk_gram(X, W, eps, Xp, v=v, k=hermite).numpy()
+    Kv = K.readout_gram(X, W, eps, Xp, k=hermite).numpy() if readouts else np.zeros_like(Kw)
     return Kw, Kv
 
 
@@ -56,6 +53,8 @@ def linearised_curves(X, y, W0, v0, eps, steps, dt: float, *, alpha: float = 1.0
     Returns a dict of arrays over ``steps`` and ``difficulty`` = y^T K_w^{-1} y (Kumar et al.
     eq. (8), with the empirical initial kernel).
     """
+    from grokking_workbench.numerics.kernels import kernel_regression
+
     X, y, W0, v0 = (np.asarray(a, dtype=float) for a in (X, y, W0, v0))
     P, D = X.shape
     N = W0.shape[0]
@@ -85,6 +84,6 @@ def linearised_curves(X, y, W0, v0, eps, steps, dt: float, *, alpha: float = 1.0
         Kwh, Kvh = kernels(np.asarray(Xh), X, W0, v0, eps, target=target, k=k, readouts=readouts)
         f = s @ (D / P * (Kwh + Kvh / D)).T                      # (T, H)
         out["held_out_loss"] = ((np.asarray(yh)[None] - f) ** 2).mean(-1)
-        inf = (D / P * (Kwh + Kvh / D)) @ (np.linalg.lstsq(G, y, rcond=None)[0])
+        inf = kernel_regression(G, y, D / P * (Kwh + Kvh / D))
         out["kernel_held_out_loss"] = float(((np.asarray(yh) - inf) ** 2).mean())
     return out

@@ -34,7 +34,7 @@ THREADS = 1  # one torch thread: the test machine runs other work beside these t
 
 @pytest.fixture(autouse=True)
 def _one_torch_thread():
-    from grokking_workbench.numerics.simulate.committee import torch_threads
+    from grokking_workbench.numerics.torch_runtime import torch_threads
 
     with torch_threads(THREADS):
         yield

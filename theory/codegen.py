@@ -303,16 +303,3 @@ def check(root: Path = ROOT) -> list[Path]:
         if not path.exists() or path.read_text() != text:
             stale.append(path)
     return stale
-
-
-def check_outcome():
-    """The staleness check as an :class:`experiments.runner.Outcome` for ``grokking run all``."""
-    from grokking_workbench.experiments.runner import Outcome
-
-    start = time.perf_counter()
-    stale = check()
-    status = "complete" if not stale else "stale: " + ", ".join(str(p.relative_to(ROOT)) for p in stale)
-    checked = "generated code and results/equations.md" if source_checkout() else "generated code"
-    return Outcome("derive --check", "-", status, time.perf_counter() - start,
-                   [ROOT / GENERATED / "committee.py"], claim_ok=not stale,
-                   claim_note=f"{checked} match the derivations")

@@ -20,8 +20,11 @@ Findings that differ from the print (see :func:`identities`):
   embeddings to be scale invariant.
 * modular addition: the nullity of A(P0) is 1, not 2 (no scaling mode).
 
-The conventions for parallelogram sets (unordered pairs of distinct samples) are those of
-:mod:`numerics.representation`; the derivations take the parallelograms as explicit lists.
+The numeric side is ``numerics/representation.py`` (parallelogram sets, A(P), H, nullity and
+lambda_3 in floating point); this module does not repeat it. It takes the parallelogram sets
+from there (:func:`full_quadruples`), derives A(P) as the Jacobian of the residuals and H by
+differentiating l0, and the tests compare the numeric H, nullity and lambda_3 with these exact
+results (``tests/test_representation.py``).
 """
 
 from __future__ import annotations
@@ -83,17 +86,24 @@ def hessian_H(quads, p: int, z0_value=None):
     return hessian_l0(quads, p) / Z
 
 
-def constraint_matrix(quads, p: int):
-    """A(P) (eq. (7)) as an exact integer SymPy matrix."""
+def residuals(quads, E):
+    """The parallelogram residuals E_i + E_j - E_m - E_n (the summands of l0, eq. (5)), one per
+    parallelogram, for 1-D embeddings ``E`` (p, 1)."""
     import sympy as sp
 
-    A = sp.zeros(len(quads), p)
-    for r, (i, j, m, n) in enumerate(quads):
-        A[r, i] += 1
-        A[r, j] += 1
-        A[r, m] -= 1
-        A[r, n] -= 1
-    return A
+    return sp.Matrix([E[i] + E[j] - E[m] - E[n] for i, j, m, n in quads])
+
+
+def constraint_matrix(quads, p: int):
+    """A(P) (eq. (7)), derived: the Jacobian of the residuals with respect to the embeddings,
+    an exact integer SymPy matrix (|P|, p). ``numerics/representation.py`` builds the same
+    matrix in floating point; ``tests/test_representation.py`` compares them."""
+    import sympy as sp
+
+    if len(quads) == 0:
+        return sp.zeros(0, p)
+    E = embedding_symbols(p)
+    return residuals([tuple(int(x) for x in q) for q in quads], E).jacobian(list(E))
 
 
 def exact_nullity(quads, p: int) -> int:
@@ -186,15 +196,12 @@ def normaliser_scaling(p: int = 3):
 
 
 def full_quadruples(p: int, modulus: int | None = None) -> list[tuple[int, int, int, int]]:
-    """P0(D0): unordered pairs of distinct samples (i <= j) with equal (modular) sums."""
-    samples = [(i, j) for i in range(p) for j in range(i, p)]
-    out = []
-    for s, (i, j) in enumerate(samples):
-        for (m, n) in samples[s + 1:]:
-            a, b = i + j, m + n
-            if (a % modulus == b % modulus) if modulus else a == b:
-                out.append((i, j, m, n))
-    return out
+    """P0(D0) as a list of index quadruples: the parallelogram set of
+    :func:`numerics.representation.quadruples` (the one definition of the convention: unordered
+    pairs of distinct samples i <= j with equal, or equal modular, sums)."""
+    from grokking_workbench.numerics.representation import quadruples
+
+    return [tuple(int(x) for x in q) for q in quadruples(p, modulus=modulus)]
 
 
 def hessian_spectrum(quads, p: int, z0_value=None):

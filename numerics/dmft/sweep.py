@@ -33,7 +33,9 @@ G[n, j] = d w_n / d xi_j = L^-1[n, j+1] c_now[j] + L^-1[n, j+2] c_prev[j+1]:
 
     h_n = u_n + (1/gamma) m_n,   m_n = sum_{j<n} G[n, j] g_j,
     g_n = phi'(h_n) Delta_n,  Delta_n = sigma(h_*) - (alpha/N) sum_k phi(h_nk),
-    Jg  = d g_n / d h_n = eps Delta_n I - (alpha/N) phi'(h_n) phi'(h_n)^T,
+    Jg  = d g_n / d h_n = diag(phi''(h_n) Delta_n) - (alpha/N) phi'(h_n) phi'(h_n)^T,
+
+(phi'' = eps; all of them from ``numerics/model.py``)
 
 where u follows the w-recursion with the sampled source b' (eta ~ N(0, Cg / gamma) in place of
 xi, and (u_0, h_*) ~ N(0, [[C0, A0], [A0^T, 1]])). The memory term of the h-process therefore uses the same quadrature as the source of the
@@ -67,7 +69,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from grokking_workbench.numerics import interrupt
+from grokking_workbench.numerics import interrupt, model
 from grokking_workbench.numerics.dmft.grid import Grid
 
 log = logging.getLogger(__name__)
@@ -166,7 +168,24 @@ SOURCES = ("empirical", "cholesky")
 
 @dataclass
 class Fields:
-    """(Cg, Rh, Rhs): the inputs of the w-process, (T+1, T+1, N, N), same, (T+1, N)."""
+    """The discretised DMFT fields on the grid's nodes: the inputs of the w-process.
+
+    The names are the paper's (DMFT paper eqs. 3, 7, 9). Times are the model's gradient-flow
+    time t (``docs/conventions.md``); g and w are dimensionless.
+
+    ``Cg`` (T+1, T+1, N, N)
+        Cg[n, m] = <g_n g_m^T>, the gradient covariance C^g(t_n, t_m) (dimensionless).
+    ``Rh`` (T+1, T+1, N, N), lower block triangle (m <= n)
+        the discrete response of the gradient to the Gaussian input, Rh[n, m] = <dg_n / du_m>,
+        in two units: on the diagonal Rh[n, n] = <Jg(h_n)> is the local part of R^h, a rate
+        (1 / time); below it Rh[n, m < n] is the memory kernel R^h(t_n, t_m) times the
+        quadrature weight of node m (about h_m x kernel: dimensionless), so that
+        sum_{m <= n} Rh[n, m] w_m is the discrete form of int_0^t R^h(t, s) w(s) ds with its
+        local part (``docs/dmft.md``, "The discretised equations").
+    ``Rhs`` (T+1, N)
+        Rhs[n] = <dg_n / dh_*>, the response R^{h*}(t_n) to the target direction, a rate
+        (1 / time).
+    """
 
     Cg: np.ndarray
     Rh: np.ndarray
@@ -287,79 +306,90 @@ class _WeightRecursion:
     """The w-recursion (module docstring) applied to K columns at once: any quantity that is
     linear in the w-process source (A, the response to w_0, the per-sample Gaussian input u, and
     the per-sample memories m = sum_j G[n, j] g_j) obeys it with its own source. Histories are
-    time-major ((T + 1) N, K)."""
+    time-major ((T + 1) N, K): rows n N .. (n + 1) N - 1 hold node n."""
 
     def __init__(self, state: "_SweepState", K: int, dtype=np.float64):
         self.s = state
         N, T = state.N, state.T
         self.history = np.zeros(((T + 1) * N, K), dtype=dtype)
-        self.explicit_prev = np.zeros((N, K))       # E_{k-1} of the previous step
+        self.memory_prev = np.zeros((N, K))       # E_{k-1}, the explicit memory of the previous step
 
     def advance(self, n: int, source: np.ndarray | float) -> np.ndarray:
         """Node n (n >= 1) from nodes < n and the source b_n; returns the new block (N, K)."""
-        s, N, H = self.s, self.s.N, self.history
+        s, N, history = self.s, self.s.N, self.history
         k = n - 1
         Rh = s.inputs.Rh
-        lo = s.band[k]
-        x_k = H[k * N:n * N]
-        explicit = -rate_memory_part(Rh, k, lo) @ x_k
-        if k > lo and s.p.inv_gamma > 0:                 # the memory of R^h vanishes at gamma = inf
-            row = np.transpose(Rh[k, lo:k], (1, 0, 2)).reshape(N, (k - lo) * N).astype(H.dtype)
-            explicit += row @ H[lo * N:k * N]
-        rhs = s.Q(k) @ x_k + s.c_now[k] * explicit + s.c_prev[k] * self.explicit_prev + source
-        self.explicit_prev = explicit
-        H[n * N:(n + 1) * N] = s.P_inv(k) @ rhs
-        return H[n * N:(n + 1) * N]
+        first = s.memory_start[k]
+        x_k = history[k * N:n * N]
+        # E_k = sum_{m<k} Rh[k, m] (x_m - x_k)
+        memory = -rate_memory_part(Rh, k, first) @ x_k
+        if k > first and s.p.inv_gamma > 0:            # the memory of R^h vanishes at gamma = inf
+            row = np.transpose(Rh[k, first:k], (1, 0, 2)).reshape(N, (k - first) * N).astype(history.dtype)
+            memory += row @ history[first * N:k * N]
+        rhs = (s.explicit_step(k) @ x_k + s.c_now[k] * memory + s.c_prev[k] * self.memory_prev
+               + source)
+        self.memory_prev = memory
+        history[n * N:(n + 1) * N] = s.implicit_step_inverse(k) @ rhs
+        return history[n * N:(n + 1) * N]
 
 
 class _SweepState:
-    """Arrays of one sweep and its four named steps per node (see :func:`sweep`)."""
+    """Arrays of one sweep and its four named steps per node (see :func:`sweep`).
+
+    Per-node arrays are indexed by the node n; per-sample arrays are (N, S) (hidden unit, sample)
+    at one node, or time-major histories ((T + 1) N, S). Names: ``u`` the Gaussian input,
+    ``h`` the non-Gaussian preactivation u + m / gamma, ``delta`` the error Delta, ``g`` the
+    gradient phi'(h) Delta (``numerics/model.py``), ``*_probe`` forward tangents driven by the
+    probes, ``*_star`` tangents in the direction h_*.
+    """
 
     def __init__(self, p: Problem, noise: Noise, frozen: Fields | None, estimator: str):
         N, T, S = p.N, p.T, noise.S
         self.p, self.noise, self.estimator = p, noise, estimator
         self.N, self.T, self.S = N, T, S
-        self.I = np.eye(N)
+        self.identity = np.eye(N)
         grid = p.grid
-        self.h = grid.h
-        self.rho = grid.ratio()
+        self.step = grid.h                               # h_n = t_{n+1} - t_n
+        self.step_ratio = grid.ratio()                   # rho_n = h_n / h_{n-1}
         self.c_now, self.c_prev = grid.explicit_weights()
-        self.implicit = 0.5 if grid.scheme == "imex2" else 0.0   # trapezoidal weight of the rate
-        self.band = memory_band(grid.t, p.memory)
+        self.theta = 0.5 if grid.scheme == "imex2" else 0.0   # trapezoidal weight of the rate
+        self.memory_start = memory_band(grid.t, p.memory)     # first node of each node's memory
         self.dtype = np.dtype(p.precision)
         self.estimates = Fields.zeros(T, N, self.dtype)
         self.inputs = frozen if frozen is not None else self.estimates   # fields driving the w-process
         self.frozen = frozen is not None
         size = (T + 1) * N
-        self._P_inv = {}
-        # one-time quantities: A (column 0) and the response to w_0 (columns 1..N)
-        self.one_time = _WeightRecursion(self, 1 + N)
-        self.one_time.history[:N, 0] = p.A0
-        self.one_time.history[:N, 1:] = self.I
-        # per-sample: u (Gaussian input), m, m_probe, m_star (memories of g, its probe tangent, dg/dh_*)
+        self._implicit_inverse = {}
+        # deterministic columns: A (column 0) and the response X to w_0 (columns 1..N)
+        self.deterministic = _WeightRecursion(self, 1 + N)
+        self.deterministic.history[:N, 0] = p.A0
+        self.deterministic.history[:N, 1:] = self.identity
+        # per-sample columns: u (Gaussian input), then m, m_probe, m_star (the memories of g, of
+        # its probe tangent and of dg/dh_*), S columns each
         self.per_sample = _WeightRecursion(self, 4 * S, self.dtype)
         joint0 = np.block([[p.C0, p.A0[:, None]], [p.A0[None, :], np.ones((1, 1))]])
         z = noise.z0 @ _cholesky_psd(joint0, "[[C0, A0], [A0^T, 1]]").T
         self.hstar = z[:, N]
         self.per_sample.history[:N, :S] = z[:, :N].T
-        self.source_next = np.zeros((N, 4 * S))          # b_{n+1} of the per-sample recursion
-        self.eta_prev = np.zeros((N, S))
-        self.drift = np.zeros((T + 1, N))                # <b_n beta>, n >= 1
-        # g, its probe tangent and d g / d h_*, time-major ((T + 1) N, S) each
-        self.paths = np.zeros((3, size, S), dtype=self.dtype)
-        self.noise_factor = None                         # causal Cholesky factor of Cg (flat), if used
+        self.sample_source = np.zeros((N, 4 * S))        # b_{n+1} of the per-sample recursion
+        self.eta_prev = np.zeros((N, S))                 # the sampled source eta at the previous node
+        self.source_mean = np.zeros((T + 1, N))          # <b_n beta>, n >= 1
+        # g, its probe tangent and dg/dh_*, time-major ((T + 1) N, S) each
+        self.gradient_paths = np.zeros((3, size, S), dtype=self.dtype)
+        self.source_factor = None                        # causal Cholesky factor of Cg (flat), if used
         # exact rows of L^-1: needed for Cw(t, t) when the fields are not this sweep's own
         # estimates (frozen) and for the per-sample Jacobians of the ``jacobian`` estimator
         self.exact_rows = self.frozen or estimator == "jacobian"
         if self.exact_rows:
-            self.weight_response = np.zeros((size, size))
-            self.memory_rows = np.zeros((N, size))
-            self.source_cov = np.zeros((size, size))
+            self.weight_response = np.zeros((size, size))     # L^-1, flat ((T+1) N, (T+1) N)
+            self.memory_rows = np.zeros((N, size))            # E_{n-1} of the rows of L^-1
+            self.source_cov = np.zeros((size, size))          # Cov(b)
             self.source_cov[:N, :N] = p.C0
-            self.source_beta = np.zeros(size)
+            self.source_beta = np.zeros(size)                 # <b beta>
             self.source_beta[:N] = p.A0
+        # G[n, j] = dw_n / dxi_j, (T+1, T+1, N, N), and the per-sample dg_n/du_m (S, T+1, N, T+1, N)
         self.G = np.zeros((T + 1, T + 1, N, N)) if estimator == "jacobian" else None
-        self.JG = np.zeros((S, T + 1, N, T + 1, N)) if estimator == "jacobian" else None
+        self.dg_du = np.zeros((S, T + 1, N, T + 1, N)) if estimator == "jacobian" else None
         self.A = np.zeros((T + 1, N))
         self.Cw_diag = np.zeros((T + 1, N, N))
         self.gap_sum = np.zeros(T + 1)                   # sum_ij sum_j G[n, j]_ij Cg[n, j]_ij
@@ -378,25 +408,29 @@ class _SweepState:
 
     # ---- the step matrices of the scheme, from the fields at nodes k and k - 1
     def rate(self, k: int) -> np.ndarray:
-        return total_rate(self.inputs.Rh, k, self.band[k])
+        """K_k, the total rate of w at node k (1 / time)."""
+        return total_rate(self.inputs.Rh, k, self.memory_start[k])
 
-    def Q(self, k: int) -> np.ndarray:
-        return self.I + (1 - self.implicit) * self.h[k] * self.rate(k)
+    def explicit_step(self, k: int) -> np.ndarray:
+        """Q_k = I + (1 - theta) h_k K_k."""
+        return self.identity + (1 - self.theta) * self.step[k] * self.rate(k)
 
-    def P_inv(self, k: int) -> np.ndarray:
-        if k not in self._P_inv:
+    def implicit_step_inverse(self, k: int) -> np.ndarray:
+        """P_{k+1}^-1 = (I - theta h_k K*_{k+1})^-1, K* = (1 + rho_k) K_k - rho_k K_{k-1}."""
+        if k not in self._implicit_inverse:
             rate = self.rate(k)
             if k > 0:
-                rate = (1 + self.rho[k]) * rate - self.rho[k] * self.rate(k - 1)
-            self._P_inv[k] = np.linalg.inv(self.I - self.implicit * self.h[k] * rate)
-        return self._P_inv[k]
+                rate = (1 + self.step_ratio[k]) * rate - self.step_ratio[k] * self.rate(k - 1)
+            self._implicit_inverse[k] = np.linalg.inv(self.identity - self.theta * self.step[k] * rate)
+        return self._implicit_inverse[k]
 
     # ---- step 1: exact w-process statistics at node n (fields at nodes < n)
     def weight_statistics(self, n: int) -> None:
         N = self.N
         if n > 0:
-            self.one_time.advance(n, np.concatenate([self.drift[n][:, None], np.zeros((N, N))], axis=1))
-        block = self.one_time.history[n * N:(n + 1) * N]
+            self.deterministic.advance(n, np.concatenate([self.source_mean[n][:, None], np.zeros((N, N))],
+                                                         axis=1))
+        block = self.deterministic.history[n * N:(n + 1) * N]
         self.A[n] = block[:, 0]
         if self.exact_rows:
             self._exact_row(n)
@@ -406,20 +440,21 @@ class _SweepState:
         N, Lw = self.N, self.weight_response
         cur = slice(n * N, (n + 1) * N)
         if n == 0:
-            Lw[cur, cur] = self.I
+            Lw[cur, cur] = self.identity
         else:
             k = n - 1
             Rh = self.inputs.Rh
-            lo = self.band[k]
+            first = self.memory_start[k]
             previous = Lw[k * N:n * N, :n * N]
-            memory = -rate_memory_part(Rh, k, lo) @ previous            # E_k = sum Rh[k, m] (w_m - w_k)
-            if k > lo and self.p.inv_gamma > 0:
-                memory[:, :k * N] += (np.transpose(Rh[k, lo:k], (1, 0, 2)).reshape(N, (k - lo) * N)
-                                      @ Lw[lo * N:k * N, :k * N])
-            rhs = self.Q(k) @ previous + self.c_now[k] * memory + self.c_prev[k] * self.memory_rows[:, :n * N]
+            memory = -rate_memory_part(Rh, k, first) @ previous            # E_k = sum Rh[k, m] (w_m - w_k)
+            if k > first and self.p.inv_gamma > 0:
+                memory[:, :k * N] += (np.transpose(Rh[k, first:k], (1, 0, 2)).reshape(N, (k - first) * N)
+                                      @ Lw[first * N:k * N, :k * N])
+            rhs = (self.explicit_step(k) @ previous + self.c_now[k] * memory
+                   + self.c_prev[k] * self.memory_rows[:, :n * N])
             self.memory_rows[:, :n * N] = memory
-            Lw[cur, :n * N] = self.P_inv(k) @ rhs
-            Lw[cur, cur] = self.P_inv(k)
+            Lw[cur, :n * N] = self.implicit_step_inverse(k) @ rhs
+            Lw[cur, cur] = self.implicit_step_inverse(k)
         row = Lw[cur, :(n + 1) * N]
         self.Cw_diag[n] = row @ self.source_cov[:(n + 1) * N, :(n + 1) * N] @ row.T
         if self.G is not None and n > 0:
@@ -433,7 +468,7 @@ class _SweepState:
         p, N, S = self.p, self.N, self.S
         cur = slice(n * N, (n + 1) * N)
         if n > 0:
-            block = self.per_sample.advance(n, self.source_next)
+            block = self.per_sample.advance(n, self.sample_source)
         else:
             block = self.per_sample.history[:N]
         block = block.astype(np.float64, copy=False)
@@ -442,73 +477,80 @@ class _SweepState:
         if not self.exact_rows:
             # Cw(t_n, t_n) from the recursion: w_n = X w_0 + d beta + sum_j G[n, j] xi_j, and the
             # xi part G Cg G^T = <m m^T> exactly, since Cg is the sample second moment of g
-            X = self.one_time.history[cur, 1:]
+            X = self.deterministic.history[cur, 1:]
             XA0 = X @ p.A0
             d = self.A[n] - XA0
             self.Cw_diag[n] = (X @ p.C0 @ X.T + np.outer(XA0, d) + np.outer(d, XA0) + np.outer(d, d)
                                + p.inv_gamma * (memory[0] @ memory[0].T) / S)
             self.Cw_diag[n] = 0.5 * (self.Cw_diag[n] + self.Cw_diag[n].T)
-        ig = p.inv_gamma
-        h = u + ig * memory[0]
+        inv_gamma = p.inv_gamma
+        h = u + inv_gamma * memory[0]
         alpha, eps = p.alpha, p.eps
-        self.dphi_h, self.dphi_u = 1 + eps * h, 1 + eps * u
-        self.delta_h = self.hstar ** 2 / 2 - alpha / N * np.sum(h + eps / 2 * h ** 2, axis=0)
-        self.delta_u = self.hstar ** 2 / 2 - alpha / N * np.sum(u + eps / 2 * u ** 2, axis=0)
-        self.h_probe = self.noise.v[cur] + ig * memory[1]
-        g, g_probe, g_star = self.paths[:, cur]
+        self.h, self.u = h, u
+        self.dphi_h, self.dphi_u = model.dphi(h, eps), model.dphi(u, eps)
+        self.delta_h = model.error(self.hstar, h, alpha, eps)
+        self.delta_u = model.error(self.hstar, u, alpha, eps)
+        self.h_probe = self.noise.v[cur] + inv_gamma * memory[1]
+        g, g_probe, g_star = self.gradient_paths[:, cur]
         g[:] = self.dphi_h * self.delta_h
         g_probe[:] = self.jacobian_times(self.h_probe)
-        g_star[:] = self.dphi_h * self.hstar + self.jacobian_times(ig * memory[2])
+        g_star[:] = self.dphi_h * self.hstar + self.jacobian_times(inv_gamma * memory[2])
         self.gap_sum[n] = float(np.sum(memory[0] * g)) / S
 
     def jacobian_times(self, x: np.ndarray) -> np.ndarray:
-        """Jg(h_n) x per sample (x: (N, S)): eps Delta x - (alpha/N) phi'(h) (phi'(h) . x)."""
-        p, dphi = self.p, self.dphi_h
-        return p.eps * self.delta_h * x - p.alpha / self.N * dphi * np.sum(dphi * x, axis=0)
+        """Jg(h_n) x per sample (x: (N, S)): :func:`numerics.model.jacobian_times`."""
+        return model.jacobian_times(self.h, self.delta_h, x, self.p.alpha, self.p.eps)
 
     # ---- step 3: estimates at node n
     def estimate_fields(self, n: int) -> None:
         from grokking_workbench.theory.generated import committee as th
 
-        p, N, S, I, est = self.p, self.N, self.S, self.I, self.estimates
+        p, N, S, I, estimates = self.p, self.N, self.S, self.identity, self.estimates
         alpha, eps = p.alpha, p.eps
         A, C = self.A[n], self.Cw_diag[n]
         cur = slice(n * N, (n + 1) * N)
-        g_hist = self.paths[0]
-        g = g_hist[cur].astype(np.float64)
-        est.Cg[n, :n + 1] = _history_mean(g, g_hist[:(n + 1) * N])
-        est.Cg[:n + 1, n] = np.transpose(est.Cg[n, :n + 1], (0, 2, 1))
+        g_history = self.gradient_paths[0]
+        g = g_history[cur].astype(np.float64)
+        estimates.Cg[n, :n + 1] = _history_mean(g, g_history[:(n + 1) * N])
+        estimates.Cg[:n + 1, n] = np.transpose(estimates.Cg[n, :n + 1], (0, 2, 1))
         dphi_h, dphi_u = self.dphi_h, self.dphi_u
-        dev_local = (eps * (self.delta_h - self.delta_u) * I[:, :, None]
-                     - alpha / N * (dphi_h[:, None] * dphi_h[None, :] - dphi_u[:, None] * dphi_u[None, :]))
-        est.Rh[n, n] = th.response_h(A, C, alpha, eps) + dev_local.mean(-1)
-        dev_star = self.paths[2, cur].astype(np.float64) - dphi_u * self.hstar
-        est.Rhs[n] = th.response_hstar(A, C, alpha, eps) + dev_star.mean(-1)
-        dev_loss = self.delta_h ** 2 - self.delta_u ** 2
-        self.train[n] = th.test_loss(A, C, alpha, eps) + dev_loss.mean()
-        self.train_se[n] = dev_loss.std() / np.sqrt(S)
-        self.se["Rhs"].append(dev_star.std(-1) / np.sqrt(S))
-        self.se["Rh"].append(dev_local.std(-1).ravel() / np.sqrt(S))
+        # control variates: Jg(h) - Jg(u), dg/dh_* and Delta^2 of the path minus their Gaussian input's;
+        # the diagonal phi''(h) Delta_h - phi''(u) Delta_u is written as
+        # phi''(h) (Delta_h - Delta_u) + (phi''(h) - phi''(u)) Delta_u
+        ddphi_h, ddphi_u = model.ddphi(self.h, eps), model.ddphi(self.u, eps)
+        local_diagonal = ddphi_h * (self.delta_h - self.delta_u) + (ddphi_h - ddphi_u) * self.delta_u
+        local_deviation = (local_diagonal[:, None, :] * I[:, :, None]
+                           - alpha / N * (dphi_h[:, None] * dphi_h[None, :] - dphi_u[:, None] * dphi_u[None, :]))
+        estimates.Rh[n, n] = th.response_h(A, C, alpha, eps) + local_deviation.mean(-1)
+        star_deviation = self.gradient_paths[2, cur].astype(np.float64) - dphi_u * self.hstar
+        estimates.Rhs[n] = th.response_hstar(A, C, alpha, eps) + star_deviation.mean(-1)
+        loss_deviation = self.delta_h ** 2 - self.delta_u ** 2
+        self.train[n] = th.test_loss(A, C, alpha, eps) + loss_deviation.mean()
+        self.train_se[n] = loss_deviation.std() / np.sqrt(S)
+        self.se["Rhs"].append(star_deviation.std(-1) / np.sqrt(S))
+        self.se["Rh"].append(local_deviation.std(-1).ravel() / np.sqrt(S))
         self.se["Cg"].append((g[:, None] * g[None, :]).std(-1).ravel() / np.sqrt(S))
-        ig = p.inv_gamma
-        lo = self.band[n]
+        inv_gamma = p.inv_gamma
+        first = self.memory_start[n]
         if self.estimator == "probe":
-            if n > lo and ig > 0:
+            if n > first and inv_gamma > 0:
                 v = self.noise.v
                 memory_tangent = self.jacobian_times(self.h_probe - v[cur])
-                est.Rh[n, lo:n] = _history_mean(memory_tangent, v[lo * N:n * N])
+                estimates.Rh[n, first:n] = _history_mean(memory_tangent, v[first * N:n * N])
                 self.se["Rh"].append(np.abs(memory_tangent).std(-1) * self.probe_scale / np.sqrt(S))
             return
-        # jacobian: dh_n/du_m = I delta_nm + (1/gamma) sum_{j<n} G[n, j] JG_j
+        # jacobian: dh_n/du_m = I delta_nm + (1/gamma) sum_{j<n} G[n, j] dg_j/du_m
         T = self.T
-        Jn = np.zeros((S, N, T + 1, N))
-        if n > 0 and ig > 0:
-            Jn = ig * np.einsum("kac,skcmb->samb", self.G[n, :n], self.JG[:, :n])
-        Jn[:, :, n, :] += I
-        Jg = eps * self.delta_h[:, None, None] * I - alpha / N * dphi_h.T[:, :, None] * dphi_h.T[:, None, :]
-        self.JG[:, n] = np.einsum("sac,scmb->samb", Jg, Jn)
-        if n > lo and ig > 0:
-            est.Rh[n, lo:n] = np.transpose(self.JG[:, n, :, lo:n].mean(0), (1, 0, 2))
+        dh_du = np.zeros((S, N, T + 1, N))
+        if n > 0 and inv_gamma > 0:
+            dh_du = inv_gamma * np.einsum("kac,skcmb->samb", self.G[n, :n], self.dg_du[:, :n])
+        dh_du[:, :, n, :] += I
+        # Jg[s, a, b] = (Jg e_b)_a: the Jacobian applied to the unit vectors
+        Jg = np.transpose(model.jacobian_times(self.h[:, None, :], self.delta_h, I[:, :, None], alpha, eps),
+                          (2, 0, 1))
+        self.dg_du[:, n] = np.einsum("sac,scmb->samb", Jg, dh_du)
+        if n > first and inv_gamma > 0:
+            estimates.Rh[n, first:n] = np.transpose(self.dg_du[:, n, :, first:n].mean(0), (1, 0, 2))
 
     def finite(self, n: int) -> bool:
         """Finite statistics, and a train loss and alignment below BLOW_UP (a run that has left
@@ -519,60 +561,63 @@ class _SweepState:
 
     # ---- step 4: the source b_{n+1}: its mean part, its samples (and its covariance, if exact)
     def extend_source(self, n: int) -> None:
-        p, N, S, I = self.p, self.N, self.S, self.I
-        x = self.inputs
+        p, N, S, I = self.p, self.N, self.S, self.identity
+        fields = self.inputs
         c_now, c_prev = self.c_now[n], self.c_prev[n]
-        drift = c_now * x.Rhs[n] + (c_prev * x.Rhs[n - 1] if n > 0 else 0.0)     # <b_{n+1} beta>
-        self.drift[n + 1] = drift
-        ig = p.inv_gamma
-        if ig > 0 and self.source == "empirical":
-            eta = (self.noise.donors @ self.paths[0, n * N:(n + 1) * N].T).T.astype(np.float64) * np.sqrt(ig)
-        elif ig > 0:
+        mean = c_now * fields.Rhs[n] + (c_prev * fields.Rhs[n - 1] if n > 0 else 0.0)   # <b_{n+1} beta>
+        self.source_mean[n + 1] = mean
+        inv_gamma = p.inv_gamma
+        if inv_gamma > 0 and self.source == "empirical":
+            g_now = self.gradient_paths[0, n * N:(n + 1) * N]
+            eta = (self.noise.donors @ g_now.T).T.astype(np.float64) * np.sqrt(inv_gamma)
+        elif inv_gamma > 0:
             # causal Cholesky factor of Cg: new block row, and the sampled source eta_n
-            Cg_row = np.transpose(x.Cg[n, :n + 1], (1, 0, 2)).reshape(N, (n + 1) * N)
-            if self.noise_factor is None:
-                self.noise_factor = np.zeros(((self.T + 1) * N, (self.T + 1) * N))
-            Lc = self.noise_factor
-            Lrow = np.zeros((N, (n + 1) * N))
+            Cg_row = np.transpose(fields.Cg[n, :n + 1], (1, 0, 2)).reshape(N, (n + 1) * N)
+            if self.source_factor is None:
+                self.source_factor = np.zeros(((self.T + 1) * N, (self.T + 1) * N))
+            factor = self.source_factor
+            factor_row = np.zeros((N, (n + 1) * N))
             if n > 0:
-                Lrow[:, :n * N] = _forward_solve(Lc[:n * N, :n * N], Cg_row[:, :n * N])
-            nugget = NUGGET * max(float(np.trace(x.Cg[0, 0])) / N, float(np.trace(x.Cg[n, n])) / N)
-            conditional = x.Cg[n, n] + nugget * I - Lrow[:, :n * N] @ Lrow[:, :n * N].T
-            Lrow[:, n * N:] = _cholesky_psd(conditional, f"C^g conditional covariance at node {n}",
-                                            scale=float(np.trace(x.Cg[n, n])) / N)
-            Lc[n * N:(n + 1) * N, :(n + 1) * N] = Lrow
-            eta = (Lrow.astype(self.dtype) @ self.noise.zeta[:(n + 1) * N]).astype(np.float64) * np.sqrt(ig)
+                factor_row[:, :n * N] = _forward_solve(factor[:n * N, :n * N], Cg_row[:, :n * N])
+            nugget = NUGGET * max(float(np.trace(fields.Cg[0, 0])) / N, float(np.trace(fields.Cg[n, n])) / N)
+            conditional = fields.Cg[n, n] + nugget * I - factor_row[:, :n * N] @ factor_row[:, :n * N].T
+            factor_row[:, n * N:] = _cholesky_psd(conditional, f"C^g conditional covariance at node {n}",
+                                                  scale=float(np.trace(fields.Cg[n, n])) / N)
+            factor[n * N:(n + 1) * N, :(n + 1) * N] = factor_row
+            eta = ((factor_row.astype(self.dtype) @ self.noise.zeta[:(n + 1) * N]).astype(np.float64)
+                   * np.sqrt(inv_gamma))
         else:
             eta = np.zeros((N, S))
-        source = self.source_next
-        source[:, :S] = c_now * (eta + x.Rhs[n][:, None] * self.hstar)
-        source[:, S:] = c_now * self.paths[:, n * N:(n + 1) * N].transpose(1, 0, 2).reshape(N, 3 * S)
+        source = self.sample_source
+        paths = self.gradient_paths
+        source[:, :S] = c_now * (eta + fields.Rhs[n][:, None] * self.hstar)
+        source[:, S:] = c_now * paths[:, n * N:(n + 1) * N].transpose(1, 0, 2).reshape(N, 3 * S)
         if n > 0:
-            source[:, :S] += c_prev * (self.eta_prev + x.Rhs[n - 1][:, None] * self.hstar)
-            source[:, S:] += c_prev * self.paths[:, (n - 1) * N:n * N].transpose(1, 0, 2).reshape(N, 3 * S)
+            source[:, :S] += c_prev * (self.eta_prev + fields.Rhs[n - 1][:, None] * self.hstar)
+            source[:, S:] += c_prev * paths[:, (n - 1) * N:n * N].transpose(1, 0, 2).reshape(N, 3 * S)
         self.eta_prev = eta
         if self.exact_rows:
-            self._extend_source_covariance(n, drift)
+            self._extend_source_covariance(n, mean)
 
-    def _extend_source_covariance(self, n: int, drift: np.ndarray) -> None:
+    def _extend_source_covariance(self, n: int, mean: np.ndarray) -> None:
         """Row n + 1 of Cov(b) and <b beta> (b_m = c_now[m-1] (xi_{m-1} + Rhs beta) + c_prev[m-1] (...))."""
-        p, N, x = self.p, self.N, self.inputs
+        p, N, fields = self.p, self.N, self.inputs
         new = slice((n + 1) * N, (n + 2) * N)
         width = (n + 2) * N
-        self.source_beta[new] = drift
+        self.source_beta[new] = mean
         cov = self.source_cov
-        cov[new, :N] = np.outer(drift, p.A0)
-        cov[new, N:width] = np.outer(drift, self.source_beta[N:width])
-        ig = p.inv_gamma
-        if ig > 0:
-            mixed = self.c_now[n] * np.transpose(x.Cg[n, :n + 1], (1, 0, 2)).reshape(N, (n + 1) * N)
+        cov[new, :N] = np.outer(mean, p.A0)
+        cov[new, N:width] = np.outer(mean, self.source_beta[N:width])
+        inv_gamma = p.inv_gamma
+        if inv_gamma > 0:
+            mixed = self.c_now[n] * np.transpose(fields.Cg[n, :n + 1], (1, 0, 2)).reshape(N, (n + 1) * N)
             if n > 0:
-                mixed = mixed + self.c_prev[n] * np.transpose(x.Cg[n - 1, :n + 1], (1, 0, 2)).reshape(N, (n + 1) * N)
+                mixed = mixed + self.c_prev[n] * np.transpose(fields.Cg[n - 1, :n + 1], (1, 0, 2)).reshape(N, (n + 1) * N)
             mixed = mixed.reshape(N, n + 1, N)                     # sum_a c_a Cg[a, l], l = 0..n
             m = np.arange(n + 1)                                   # b_{m+1} for m = 0..n
             xi_cov = mixed * self.c_now[m][None, :, None]
             xi_cov[:, 1:] += mixed[:, :-1] * self.c_prev[m[1:]][None, :, None]
-            cov[new, N:width] += ig * xi_cov.reshape(N, (n + 1) * N)
+            cov[new, N:width] += inv_gamma * xi_cov.reshape(N, (n + 1) * N)
         cov[N:width, new] = cov[new, N:width].T
         cov[:N, new] = cov[new, :N].T
 

@@ -88,7 +88,7 @@ class Member:
 
 def check_config(cfg: TrainConfig) -> TrainConfig:
     from grokking_workbench.numerics import validate
-    from grokking_workbench.numerics.simulate.committee import check_device
+    from grokking_workbench.numerics.torch_runtime import check_device
 
     for name, value in (("optimizer", cfg.optimizer), ("embed_optimizer", cfg.embed_optimizer)):
         if value is not None and value not in OPTIMIZERS:
@@ -372,7 +372,7 @@ def train(make_model: Callable, data: dict, cfg: TrainConfig, members: list, *, 
     import torch
     from tqdm.auto import tqdm
 
-    from grokking_workbench.numerics.simulate.committee import torch_threads
+    from grokking_workbench.numerics.torch_runtime import torch_threads
 
     with torch_threads(threads):
         tr = Trainer(make_model, data, cfg, members, classes=classes)

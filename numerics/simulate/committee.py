@@ -34,12 +34,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from grokking_workbench.numerics import validate
+from grokking_workbench.numerics import model, validate
+from grokking_workbench.numerics.torch_runtime import check_device, default_chunk, torch_threads
 from grokking_workbench.numerics.validate import InputError
 
 log = logging.getLogger(__name__)
@@ -157,40 +157,6 @@ def check_config(cfg: CommitteeConfig) -> CommitteeConfig:
     return cfg
 
 
-def check_device(device: str) -> str:
-    """``device`` if torch can use it, else InputError (e.g. ``cuda`` on a machine without a GPU)."""
-    import torch
-
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise InputError("device", f"unknown torch device {device!r}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("device", "cuda was asked for but torch sees no CUDA device")
-    if dev.type not in ("cpu", "cuda"):
-        raise InputError("device", f"supported devices are cpu and cuda, got {device!r}")
-    return device
-
-
-@contextmanager
-def torch_threads(n: int | None):
-    """Run the block with ``n`` torch CPU threads (None: leave the setting alone).
-
-    On a loaded machine, one thread per process avoids OpenMP threads waiting on each other.
-    """
-    import torch
-
-    if n is None:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 def record_steps(t_max: float, dt: float, records: int) -> np.ndarray:
     """Euler step indices of the records: 0 and up to ``records - 1`` log-spaced steps to the last.
 
@@ -223,13 +189,6 @@ def record_steps_in_time(times: np.ndarray, records: int) -> np.ndarray:
     return np.unique(np.concatenate([[0], steps, [len(times) - 1]]))
 
 
-def default_chunk(D: int, P: int, rows: int = 1) -> int:
-    """Rows of data per chunk: about 1 MiB of float64 of data, which stays in a core's L2 cache,
-    and of each (rows x chunk) temporary for ``rows`` stacked hidden units (seeds x points x N;
-    larger temporaries are handed back to the system and faulted in again at every step)."""
-    return int(min(P, max(32, min((1 << 20) // (8 * D), (1 << 17) // max(rows, 1)))))
-
-
 def velocity(W, X, y, alpha, eps, *, chunk: int | None = None, need_grad: bool = True):
     """dW/dt of DMFT paper eq. (6) and the train loss, for stacked seeds and points.
 
@@ -251,11 +210,11 @@ def velocity(W, X, y, alpha, eps, *, chunk: int | None = None, need_grad: bool =
     for lo in range(0, P, chunk):
         Xc = X[:, lo:lo + chunk]                               # (S, c, D)
         H = torch.bmm(Wf, Xc.transpose(1, 2)).view(S, K, N, -1)  # h_i^mu, (S, K, N, c)
-        f = (a / N) * (H + 0.5 * e * H * H).sum(dim=2)         # (S, K, c)
+        f = model.output(H, a, e, axis=2)                      # (S, K, c)
         delta = y[:, None, lo:lo + chunk] - f                  # y - f
         sq += (delta * delta).sum(dim=-1)
         if need_grad:
-            G = delta.unsqueeze(2) * (1.0 + e * H)             # g_i^mu = (y - f) phi'(h_i)
+            G = delta.unsqueeze(2) * model.dphi(H, e)          # g_i^mu = (y - f) phi'(h_i)
             grad.baddbmm_(G.reshape(S, K * N, -1), Xc)
     loss = sq / P
     if need_grad:

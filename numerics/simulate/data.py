@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+from grokking_workbench.numerics import model
+from grokking_workbench.numerics.model import hermite, hermite_derivative  # noqa: F401 (re-exported)
 from grokking_workbench.numerics.simulate.init import generator
 
 
@@ -33,26 +35,11 @@ def gaussian_inputs(seeds: Sequence[int], P: int, D: int, *, stream: str = "data
     return X.mul_(1.0 / math.sqrt(D))
 
 
-def hermite(z, k: int):
-    """Probabilists' Hermite polynomial He_k(z) (He_0 = 1, He_1 = z, He_{n+1} = z He_n - n He_{n-1})."""
-    if k == 0:
-        return z * 0 + 1
-    prev, cur = z * 0 + 1, z
-    for n in range(1, k):
-        prev, cur = cur, z * cur - n * prev
-    return cur
-
-
-def hermite_derivative(z, k: int):
-    """He_k'(z) = k He_{k-1}(z)."""
-    return k * hermite(z, k - 1) if k > 0 else z * 0
-
-
 def target_values(X, beta, target: str = "quadratic", k: int = 2):
     """Labels y(x) of shape (S, P) for inputs (S, P, D) and directions (S, D)."""
     z = (X @ beta.unsqueeze(-1)).squeeze(-1)
     if target == "quadratic":
-        return 0.5 * z * z
+        return model.target(z)
     if target == "hermite":
         return 0.5 * hermite(z, k)
     raise ValueError(f"unknown target {target!r} (quadratic or hermite)")

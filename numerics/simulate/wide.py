@@ -57,7 +57,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grokking_workbench.numerics import validate
+from grokking_workbench.numerics import model, validate
 from grokking_workbench.numerics.validate import InputError
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ class WideConfig:
 
 def check_config(cfg: WideConfig) -> WideConfig:
     """Raise :class:`InputError` naming the first invalid parameter of ``cfg``; return it."""
-    from grokking_workbench.numerics.simulate.committee import check_device
+    from grokking_workbench.numerics.torch_runtime import check_device
 
     validate.positive_int("N", cfg.N)
     validate.positive_int("D", cfg.D)
@@ -175,20 +175,16 @@ def check_config(cfg: WideConfig) -> WideConfig:
 
 
 def activation(H, eps, target: str, k: int):
-    """phi(h) and phi'(h): h + (eps/2) He_k(h) for the Hermite target (Kumar et al. App. 15.2),
-    else h + (eps/2) h^2."""
-    from grokking_workbench.numerics.simulate.data import hermite, hermite_derivative
-
-    if target == "hermite":
-        return H + 0.5 * eps * hermite(H, k), 1.0 + 0.5 * eps * hermite_derivative(H, k)
-    return H + 0.5 * eps * H * H, 1.0 + eps * H
+    """(phi(h), phi'(h)) of ``numerics/model.py``: h + (eps/2) He_k(h) for the Hermite target
+    (Kumar et al. App. 15.2), else h + (eps/2) h^2."""
+    return model.activation(H, eps, k if target == "hermite" else None)
 
 
 def network(W, v, X, eps, *, target="quadratic", k=2, chunk=None):
     """f(x; theta) = (1/N) sum_i v_i phi(w_i . x) for all points: shape (S, K, P)."""
     import torch
 
-    from grokking_workbench.numerics.simulate.committee import default_chunk
+    from grokking_workbench.numerics.torch_runtime import default_chunk
 
     S, K, N, D = W.shape
     P = X.shape[1]
@@ -212,15 +208,24 @@ def velocity(W, v, X, y, f0, alpha, eps, *, target="quadratic", k=2, train_reado
     dw_i/dt = (D / (alpha P)) sum_mu Delta_mu v_i phi'(h_i^mu) x^mu,
     dv_i/dt = (1 / (alpha P)) sum_mu Delta_mu phi(h_i^mu).
     For phi(h) = h + (eps/2) h^2 (every target but ``hermite``) it is computed through moments
-    of the weights (:func:`moment_velocity`), else by streaming the data in row chunks.
+    of the weights (:func:`moment_velocity`), else by streaming the data in row chunks
+    (:func:`streamed_velocity`).
     """
-    import torch
-
-    from grokking_workbench.numerics.simulate.committee import default_chunk
-
     if target != "hermite":
         return moment_velocity(W, v, X, y, f0, alpha, eps, train_readouts=train_readouts,
                                need_grad=need_grad)
+    return streamed_velocity(W, v, X, y, f0, alpha, eps, target=target, k=k,
+                             train_readouts=train_readouts, chunk=chunk, need_grad=need_grad)
+
+
+def streamed_velocity(W, v, X, y, f0, alpha, eps, *, target="quadratic", k=2, train_readouts=False,
+                      chunk=None, need_grad=True):
+    """:func:`velocity` from phi and phi' of ``numerics/model.py`` at every point, streaming the
+    data in row chunks (any activation; cost O(N P D) per step)."""
+    import torch
+
+    from grokking_workbench.numerics.torch_runtime import default_chunk
+
     S, K, N, D = W.shape
     P = X.shape[1]
     chunk = chunk or default_chunk(D, P, S * K * N)
@@ -364,8 +369,9 @@ def eigenvector_labels(X, eps: float, j: int):
     mean square, with the sign that makes its largest entry positive; shape (S, P)."""
     import torch
 
-    G = X @ X.transpose(-1, -2)
-    _, vecs = torch.linalg.eigh(G + eps ** 2 * G * G)
+    from grokking_workbench.numerics.kernels import ntk_gram_initial
+
+    _, vecs = torch.linalg.eigh(ntk_gram_initial(X, eps))
     u = vecs[..., -j]                                                  # eigh sorts ascending
     sign = torch.sign(u.gather(-1, u.abs().argmax(-1, keepdim=True)))
     return u * sign * X.shape[1] ** 0.5
@@ -374,16 +380,15 @@ def eigenvector_labels(X, eps: float, j: int):
 def ntk_alignment(W, v, X, y, eps, *, target="quadratic", k=2):
     """Double-centred CKA (numerics.kernels.cka) of the NTK of the input weights at W (S, K, N, D)
     with labels y on the points X (S, P, D): K(x, x') = (1/N) sum_i v_i^2 phi'(h_i) phi'(h'_i) x.x'
-    (``numerics.lazy.kernels``); shape (S, K)."""
+    (:func:`numerics.kernels.ntk_gram`); shape (S, K)."""
     import torch
 
-    from grokking_workbench.numerics.kernels import cka
-    from grokking_workbench.numerics.lazy import kernels
+    from grokking_workbench.numerics.kernels import cka, ntk_gram
 
     S, K = W.shape[:2]
     Xk = X.unsqueeze(1)                                                 # (S, 1, P, D)
-    Kt, _ = kernels(Xk, Xk, W, v, eps.reshape(1, K, 1, 1).to(W), target=target, k=k)
-    return torch.as_tensor(cka(Kt, y.unsqueeze(1).expand(S, K, -1).cpu().numpy()))
+    Kt = ntk_gram(Xk, W, eps.reshape(1, K, 1, 1).to(W), v=v, k=k if target == "hermite" else None)
+    return torch.as_tensor(cka(Kt.cpu().numpy(), y.unsqueeze(1).expand(S, K, -1).cpu().numpy()))
 
 
 def simulate(cfg: WideConfig, *, progress: bool | None = None):
@@ -394,7 +399,7 @@ def simulate(cfg: WideConfig, *, progress: bool | None = None):
     held_out_loss (and its standard error held_out_loss_se), weight_norm, param_change |w - w0| / |w0| (Fig. 7), mean_readout;
     A (..., t, i) = w_i . beta / D.
     """
-    from grokking_workbench.numerics.simulate.committee import torch_threads
+    from grokking_workbench.numerics.torch_runtime import torch_threads
 
     check_config(cfg)
     with torch_threads(cfg.threads):
@@ -443,7 +448,8 @@ def _simulate(cfg: WideConfig, progress):
     import torch
     from tqdm.auto import tqdm
 
-    from grokking_workbench.numerics.simulate.committee import default_chunk, record_steps
+    from grokking_workbench.numerics.simulate.committee import record_steps
+    from grokking_workbench.numerics.torch_runtime import default_chunk
 
     device, dtype = torch.device(cfg.device), getattr(torch, cfg.dtype)
     seeds = cfg.seed_list()
