@@ -1,7 +1,8 @@
 """Run registered experiments: datasets and figures under an output folder, and an index.
 
 ``run_one`` writes ``DIR/<label>.nc`` and ``DIR/<label>.png`` (label ``quick`` or ``full``);
-``run_all`` runs every experiment into ``ROOT/<name>/`` and writes ``ROOT/index-<label>.md``.
+``run_all`` runs every experiment into ``ROOT/<name>/`` and writes ``ROOT/index-<label>.md``
+(after a full run also ``ROOT/index.md``, the index of what reproduces, ``experiments.index``).
 A file of another configuration is never overwritten unless asked: the check happens before
 the experiment runs, so a refused run costs nothing.
 """
@@ -30,6 +31,7 @@ class Outcome:
     files: list[Path] = field(default_factory=list)
     claim_ok: bool | None = None
     claim_note: str = ""
+    statements: list = field(default_factory=list)
 
 
 def run_one(name: str, label: str = "quick", out_dir: Path | None = None, *,
@@ -58,6 +60,7 @@ def run_one(name: str, label: str = "quick", out_dir: Path | None = None, *,
     start = time.perf_counter()
     kwargs = {"checkpoint": checkpoint} if "checkpoint" in inspect.signature(exp.run).parameters else {}
     ds = exp.run(config, **kwargs)
+    ds.attrs["run_seconds"] = round(time.perf_counter() - start, 1)
     status = ds.attrs.get("status", "complete")
     io.write_dataset(ds, nc, config, title=title, command=command, status=status,
                      overwrite=overwrite)
@@ -67,6 +70,8 @@ def run_one(name: str, label: str = "quick", out_dir: Path | None = None, *,
     outcome = Outcome(name, label, status, time.perf_counter() - start, [nc, png])
     if exp.check is not None:
         outcome.claim_ok, outcome.claim_note = exp.check(ds)
+    if exp.statements is not None:
+        outcome.statements = [(s, v, e) for s, v, e in exp.statements(ds)]
     return outcome
 
 
@@ -86,6 +91,10 @@ def run_all(label: str = "quick", root: Path = Path("results"), *, overwrite: bo
     index = root / f"index-{label}.md"
     index.parent.mkdir(parents=True, exist_ok=True)
     index.write_text(format_index(outcomes, label, root))
+    if label == "full":
+        from grokking_workbench.experiments import index as full_index
+
+        full_index.write(root)
     return outcomes, index
 
 
@@ -98,6 +107,8 @@ def format_index(outcomes: list[Outcome], label: str, root: Path) -> str:
              "| experiment | status | claim holds | seconds | files | claim |",
              "| --- | --- | --- | --- | --- | --- |"]
     for o in outcomes:
+        if o.statements:
+            o.claim_note = "; ".join(f"[{v}] {s}" for s, v, _ in o.statements)
         files = ", ".join(f"`{p.relative_to(root) if p.is_relative_to(root) else p}`" for p in o.files)
         ok = "" if o.claim_ok is None else ("yes" if o.claim_ok else "**no**")
         claim = exps[o.name].claim if o.name in exps else o.claim_note
