@@ -162,6 +162,16 @@ def plot(ds):
     return fig
 
 
+def statements(ds) -> list[tuple[str, str, str]]:
+    """Fig. 4a / 5a: "p_unique jumps near r_c = 0.4": the fraction where p_unique = 1/2 lies within
+    0.05 of 0.4 (binomial error of p_unique over the splits is below 0.04 at the full 1000 splits)."""
+    from grokking_workbench.numerics import statistics as st
+
+    ok, msg = check(ds)
+    return [("Fig. 4a: the probability of a unique linear representation jumps near r_c = 0.4",
+             st.verdict(ok, not ok), msg)]
+
+
 def check(ds) -> tuple[bool, str]:
     rc = float(ds.critical_fraction)
     ok = abs(rc - 0.4) < 0.05
@@ -181,5 +191,5 @@ register(
     claim="Liu et al. 2022 Fig. 4a/5a: p_unique jumps near r_c = 0.4 (p = 10); lambda_3 = 0 below it and grows above",
     quick=Config(n_splits=200, sim_fractions=(0.3, 0.5, 0.8), sim_seeds=4, steps=3000),
     full=Config(),
-    run=run, plot=plot, check=check,
+    run=run, plot=plot, statements=statements,
 )

@@ -345,10 +345,13 @@ def statements(ds) -> list[tuple[str, str, str]]:
     return out
 
 
-def check(ds) -> tuple[bool, str]:
-    items = statements(ds)
-    ok = all(v == "reproduced" for s, v, _ in items if not s.startswith("gamma ="))
-    return ok, " | ".join(f"{s}: {v.upper()} ({e})" for s, v, e in items)
+def claim_statements(ds) -> list[tuple[str, str, str]]:
+    """The statements that make the verdict (statement 4, at gamma = 4, is an observation)."""
+    return [item for item in statements(ds) if not item[0].startswith("gamma =")]
+
+
+def observations(ds) -> list[str]:
+    return [f"{s}: {v} ({e})" for s, v, e in statements(ds) if s.startswith("gamma =")]
 
 
 def plot(ds):
@@ -400,4 +403,5 @@ register(name="dmft-spread",
          quick=SpreadConfig(Ds=(150, 300), seeds_A=(4, 4), Ds_B=(150,), seeds_B=2, Ds_C=(150, 300), seeds_C=2,
                             t_first=100.0, t_max=150.0, records=30, dmft_t_max=120.0, samples=800, samples_C=400,
                             output_points=50),
-         full=SpreadConfig(), run=run, plot=plot, check=check)
+         full=SpreadConfig(), run=run, plot=plot, statements=claim_statements,
+         observations=observations)

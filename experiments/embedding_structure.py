@@ -136,6 +136,25 @@ def plot(ds):
     return fig
 
 
+def statements(ds) -> list[tuple[str, str, str]]:
+    """Figs. 1-2: (1) addition: final RQI > 0.9 (parallelograms); (2) modular addition: the seeds
+    that generalise lie on a ring (radius spread < 0.25), inconclusive when none generalises."""
+    from grokking_workbench.numerics import statistics as st
+
+    add = ds.sel(task="addition").isel(step=-1)
+    mod = ds.sel(task="modular_addition").isel(step=-1)
+    rq = float(add.rqi.mean())
+    gen = mod.val_acc.values >= 0.9
+    spread = mod.radius_spread.values
+    ring = bool(gen.any() and np.all(spread[gen] < 0.25))
+    return [("Fig. 2: generalisation on addition comes with parallelogram structure (RQI > 0.9)",
+             st.verdict(rq > 0.9, rq <= 0.9), f"final RQI {rq:.2f}, val. acc {float(add.val_acc.mean()):.2f}"),
+            ("Fig. 1: on modular addition the generalising embeddings lie on a circle",
+             st.verdict(ring, bool(gen.any()) and not ring),
+             f"val. acc {', '.join(f'{v:.2f}' for v in mod.val_acc.values)}, radius spread "
+             f"{', '.join(f'{v:.2f}' for v in spread)} (ring: < 0.25 on the generalising seeds)")]
+
+
 def check(ds) -> tuple[bool, str]:
     """Addition: final RQI > 0.9 (parallelograms); modular addition: the seeds that generalise
     (validation accuracy >= 0.9) lie on a ring in their top-2 principal plane (radius spread
@@ -159,5 +178,5 @@ register(
     claim="Liu et al. 2022 Figs. 1-2: generalisation coincides with structured embeddings (parallelograms for addition, a circle for modular addition)",
     quick=Config(seeds=2, steps=4000, records=12),
     full=Config(),
-    run=run, plot=plot, check=check,
+    run=run, plot=plot, statements=statements,
 )

@@ -52,6 +52,11 @@ def rising(values) -> str:
     return verdict(rises(v), inconclusive=bool(both.any()) and rises(v))
 
 
+def as_tuples(statements: list[Statement]) -> list[tuple[str, str, str]]:
+    """(statement, verdict, evidence) triples for the experiment registry."""
+    return [(s.text, s.verdict, s.numbers) for s in statements]
+
+
 def report(statements: list[Statement]) -> tuple[bool, str]:
     ok = all(s.verdict == REPRODUCED for s in statements)
     return ok, "; ".join(f"S{n + 1} " + s.line() for n, s in enumerate(statements))

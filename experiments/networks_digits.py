@@ -57,8 +57,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grokking_workbench.experiments.networks_common import (Statement, rising, grok_steps, plot_curves, report, to_dataset,
-                                         verdict)
+from grokking_workbench.experiments.networks_common import (Statement, as_tuples, grok_steps, plot_curves,
+                                                            rising, to_dataset, verdict)
 from grokking_workbench.experiments.registry import register
 
 
@@ -126,7 +126,7 @@ def _fmt(tr, te):
     return f"t_train {np.round(tr).tolist()}, t_test {np.round(te).tolist()} (NaN: not reached)"
 
 
-def check_grokking(ds) -> tuple[bool, str]:
+def statements_grokking(ds) -> list[tuple[str, str, str]]:
     tr, te, ratio = _steps(ds.isel(alpha=0))
     big, one = ds.init_scale.values.max(), ds.init_scale.values.min()
     rb, r1 = ratio.sel(init_scale=big).values, ratio.sel(init_scale=one).values
@@ -136,10 +136,10 @@ def check_grokking(ds) -> tuple[bool, str]:
     s2 = Statement(f"initial scale {one:g}: no grokking (t_test <= 1.5 t_train)",
                    verdict(bool(np.all(r1 <= 1.5))),
                    _fmt(tr.sel(init_scale=one).values, te.sel(init_scale=one).values))
-    return report([s1, s2])
+    return as_tuples([s1, s2])
 
 
-def check_alpha(ds) -> tuple[bool, str]:
+def statements_alpha(ds) -> list[tuple[str, str, str]]:
     d = ds.isel(init_scale=-1)
     tr, te, ratio = _steps(d)
     alphas = d.alpha.values
@@ -151,10 +151,10 @@ def check_alpha(ds) -> tuple[bool, str]:
     delay = (te - tr).median("seed", skipna=False)
     s3 = Statement("the delay rises with alpha", rising(delay.values),
                    ", ".join(f"alpha {a:g}: {v:.0f}" for a, v in zip(alphas, delay.values)))
-    return report([s1, s2, s3])
+    return as_tuples([s1, s2, s3])
 
 
-def check_teacher(ds) -> tuple[bool, str]:
+def statements_teacher(ds) -> list[tuple[str, str, str]]:
     d = ds.isel(init_scale=-1)
     tr, te, ratio = _steps(d)
     alphas = d.alpha.values
@@ -171,7 +171,7 @@ def check_teacher(ds) -> tuple[bool, str]:
                    verdict((np.isnan(big) or big > one) and np.isfinite(one)),
                    f"median t_test / t_train {big:.2f} vs {one:.2f} at alpha = 1; "
                    + _fmt(tr.isel(alpha=-1).values, te.isel(alpha=-1).values))
-    return report([s1, s2, s3])
+    return as_tuples([s1, s2, s3])
 
 
 def plot_grokking(ds):
@@ -191,7 +191,7 @@ register(name="digits-grokking",
          quick=InitConfig(init_scales=(1.0, 8.0), centre=False, weight_decay=0.01, steps=6000, records=30),
          full=InitConfig(init_scales=(1.0, 8.0), centre=False, weight_decay=0.01, seeds=4, steps=50000,
                          records=60),
-         run=run, plot=plot_grokking, check=check_grokking)
+         run=run, plot=plot_grokking, statements=statements_grokking)
 
 register(name="digits-alpha",
          summary="MLP on digit images at a large initial scale over alpha",
@@ -200,7 +200,7 @@ register(name="digits-alpha",
          quick=InitConfig(init_scales=(8.0,), alphas=(0.01, 0.1, 1.0), steps=6000, records=30),
          full=InitConfig(init_scales=(8.0,), alphas=(0.001, 0.01, 0.1, 1.0, 3.0), seeds=3,
                          steps=50000, records=60),
-         run=run, plot=plot_alpha, check=check_alpha)
+         run=run, plot=plot_alpha, statements=statements_alpha)
 
 register(name="teacher-student",
          summary="5-100-100-5 tanh student of a tanh teacher: doubled initial scale and alpha",
@@ -212,4 +212,4 @@ register(name="teacher-student",
          full=InitConfig(task="teacher", init_scales=(1.0, 2.0), alphas=(0.03, 0.1, 0.3, 1.0, 3.0, 10.0),
                          seeds=3, batch_size=None, weight_decay=1.0, steps=40000, records=60,
                          train_level=0.5, test_level=0.5),
-         run=run, plot=plot_alpha, check=check_teacher)
+         run=run, plot=plot_alpha, statements=statements_teacher)

@@ -55,8 +55,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grokking_workbench.experiments.networks_common import (Statement, rising, first_at_least, grok_steps, plot_curves,
-                                         report, to_dataset, verdict)
+from grokking_workbench.experiments.networks_common import (Statement, as_tuples, first_at_least, grok_steps,
+                                                            plot_curves, rising, to_dataset, verdict)
 from grokking_workbench.experiments.registry import register
 
 
@@ -141,15 +141,17 @@ def mlp_statements(ds, act: str) -> list[Statement]:
     return [s1, s2, s3]
 
 
-def check_mlp(ds) -> tuple[bool, str]:
-    statements = [s for act in ds.activation.values for s in mlp_statements(ds, str(act))]
-    ok, msg = report(statements)
+def statements_mlp(ds) -> list[tuple[str, str, str]]:
+    return as_tuples([s for act in ds.activation.values for s in mlp_statements(ds, str(act))])
+
+
+def observations_mlp(ds) -> list[str]:
     groks = [str(a) for a in ds.activation.values
              if all(s.verdict == "reproduced" for s in mlp_statements(ds, str(a)))]
-    return ok, f"groks as in Fig. 2: {', '.join(groks) or 'neither'}; " + msg
+    return [f"groks as in Fig. 2: {', '.join(groks) or 'neither'}"]
 
 
-def check_alpha(ds) -> tuple[bool, str]:
+def statements_alpha(ds) -> list[tuple[str, str, str]]:
     d = ds.sel(activation="relu") if "activation" in ds.dims else ds
     tr, te, ratio = grok_steps(d)
     delay = (te - tr).median("seed", skipna=False)
@@ -167,7 +169,7 @@ def check_alpha(ds) -> tuple[bool, str]:
     s3 = Statement(f"more dramatic at alpha = {alphas[-1]:g} than at alpha = 1",
                    verdict(big > r_one, inconclusive=np.isnan(r_one)),
                    f"median t_test / t_train {r_big:.2f} (NaN: never generalised) vs {r_one:.2f}")
-    return report([s1, s2, s3])
+    return as_tuples([s1, s2, s3])
 
 
 def plot_mlp(ds):
@@ -213,7 +215,7 @@ register(name="modular-mlp",
                "accuracy rises long after the train accuracy while the weight norm increases; "
                "the test loss moves while test accuracy is flat (ReLU and quadratic activations)",
          quick=ModularConfig(), full=ModularConfig(seeds=4, steps=100000, records=80),
-         run=run, plot=plot_mlp, check=check_mlp)
+         run=run, plot=plot_mlp, statements=statements_mlp, observations=observations_mlp)
 
 register(name="modular-alpha",
          summary="the same MLP over the laziness alpha: the grokking delay is set by alpha",
@@ -222,4 +224,4 @@ register(name="modular-alpha",
          quick=ModularConfig(activations=("relu",), alphas=(0.05, 1.0, 2.0), steps=25000, records=50),
          full=ModularConfig(activations=("relu",), alphas=(0.05, 0.1, 0.2, 0.5, 1.0, 2.0), seeds=3,
                             steps=100000, records=80),
-         run=run, plot=plot_alpha, check=check_alpha)
+         run=run, plot=plot_alpha, statements=statements_alpha)

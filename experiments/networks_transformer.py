@@ -57,8 +57,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grokking_workbench.experiments.networks_common import (Statement, rising, grok_steps, plot_curves, report, to_dataset,
-                                         verdict)
+from grokking_workbench.experiments.networks_common import (Statement, as_tuples, grok_steps, plot_curves,
+                                                            rising, to_dataset, verdict)
 from grokking_workbench.experiments.registry import register
 
 
@@ -162,7 +162,7 @@ def run(c: TransformerConfig):
 
 
 # ------------------------------------------------------------------------ transformer-alpha
-def check_alpha(ds) -> tuple[bool, str]:
+def statements_alpha(ds) -> list[tuple[str, str, str]]:
     d = ds.isel(dropout=0)
     tr, te, ratio = grok_steps(d)
     alphas = d.alpha.values
@@ -180,7 +180,7 @@ def check_alpha(ds) -> tuple[bool, str]:
     delay = (te - tr).median("seed", skipna=False)
     s3 = Statement("the delay rises with alpha", rising(delay.values),
                    ", ".join(f"alpha {a:g}: {v:.0f}" for a, v in zip(alphas, delay.values)))
-    return report([s1, s2, s3])
+    return as_tuples([s1, s2, s3])
 
 
 def plot_alpha(ds):
@@ -199,7 +199,7 @@ def circle_order(pcs: np.ndarray, p: int) -> float:
     return float(np.bincount(diff).max() / p)
 
 
-def check_embeddings(ds) -> tuple[bool, str]:
+def statements_embeddings(ds) -> list[tuple[str, str, str]]:
     d0 = ds.sel(dropout=0.0).isel(alpha=0)
     tr, te, ratio = grok_steps(d0)
     gen = [s for s in d0.seed.values if np.isfinite(float(te.sel(seed=s)))]
@@ -229,7 +229,7 @@ def check_embeddings(ds) -> tuple[bool, str]:
                    verdict(ok3),
                    f"median t_test {big:.0f} vs {none:.0f} without dropout; t_test / t_train at "
                    f"dropout {float(ds.dropout[-1]):g}: {np.round(rq, 2).tolist()}")
-    return report([s1, s2, s3])
+    return as_tuples([s1, s2, s3])
 
 
 def plot_embeddings(ds):
@@ -273,7 +273,7 @@ register(name="transformer-alpha",
          quick=TransformerConfig(alphas=(0.15, 1.0, 3.0), steps=3000, records=30),
          full=TransformerConfig(p=113, train_fraction=0.3, d_model=128, alphas=(0.15, 0.5, 1.0, 2.0),
                                 seeds=1, steps=40000, records=60),
-         run=run, plot=plot_alpha, check=check_alpha)
+         run=run, plot=plot_alpha, statements=statements_alpha)
 
 register(name="transformer-embeddings",
          summary="embeddings of a transformer learning addition mod 53: PCA circle, effective dimension, dropout",
@@ -286,4 +286,4 @@ register(name="transformer-embeddings",
          full=TransformerConfig(style="liu", p=53, d_model=256, train_fraction=0.5, weight_decay=1.0,
                                 embed_weight_decay=0.0, embed_std=1.0, dropouts=(0.0, 0.1, 0.3),
                                 seeds=4, steps=10000, records=50),
-         run=run, plot=plot_embeddings, check=check_embeddings)
+         run=run, plot=plot_embeddings, statements=statements_embeddings)

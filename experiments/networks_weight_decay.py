@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grokking_workbench.experiments._wide_curves import Curves, plot_curves, run_curves
-from grokking_workbench.experiments.networks_common import Statement, report, verdict
+from grokking_workbench.experiments.networks_common import Statement, as_tuples, verdict
 from grokking_workbench.experiments.registry import register
 from grokking_workbench.numerics.simulate.wide import WideConfig
 
@@ -67,7 +67,7 @@ def _point(ds, alpha, wd):
     return d.t_train_fall.values, d.t_test_fall.values
 
 
-def check(ds) -> tuple[bool, str]:
+def statements(ds) -> list[tuple[str, str, str]]:
     out = []
     for text, alpha, wd, groks in (("(a) alpha = 0.5, wd = 1 groks", 0.5, 1.0, True),
                                    ("(b) alpha = 0.5, wd = 5: grokking vanishes", 0.5, 5.0, False),
@@ -79,9 +79,12 @@ def check(ds) -> tuple[bool, str]:
         out.append(Statement(text, verdict(ok),
                              f"t_train {np.round(tt, 1).tolist()}, t_test {np.round(te, 1).tolist()}, "
                              f"ratio {np.round(ratio, 2).tolist()} (NaN: test loss never fell to 1/4)"))
+    return as_tuples(out)
+
+
+def observations(ds) -> list[str]:
     t0, e0 = _point(ds, 0.5, 0.0)
-    ok, msg = report(out)
-    return ok, msg + f"; reference wd = 0, alpha = 0.5: ratio {np.round(e0 / t0, 2).tolist()}"
+    return [f"reference wd = 0, alpha = 0.5: t_test / t_train {np.round(e0 / t0, 2).tolist()}"]
 
 
 def plot(ds):
@@ -101,4 +104,4 @@ register(name="weight-decay",
          claim="Kumar et al. 2024 App. 13, Fig. 12: alpha = 0.5, wd = 1 groks; wd = 5 makes "
                "grokking vanish; alpha = 1.4 with wd = 5 recovers it",
          quick=WeightDecayConfig(QUICK), full=WeightDecayConfig(FULL), run=run, plot=plot,
-         check=check)
+         statements=statements, observations=observations)

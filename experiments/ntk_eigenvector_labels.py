@@ -15,14 +15,25 @@ and larger j quadratic ones (2 eps^2 / D^2).
 Finding (quick configuration): labels j <= D are learned (test loss 0.03; kernel regression does
 better, 3e-4), labels j >= 70 by neither the network nor kernel regression (1.4-1.7 and 0.7-0.8);
 no intermediate j groks at these sizes.
+
+Statements (Fig. 5 caption; written 2026-11-30 after the full result, see
+``experiments.criteria``; rules of ``experiments._claims``):
+
+1. the initial CKA falls with j (rule "falls with");
+2. j = 1: "learning curves move together": t_test <= 1.5 t_train in every dataset;
+3. j = 70: "the network groks" (rule "groks");
+4. j = 100: "the network cannot generalize": the final test loss exceeds half its initial value
+   (paired difference beyond 1.96 SE; the opposite beyond it is "not reproduced").
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from grokking_workbench.experiments._claims import exceeds, groks, mono, ratio
 from grokking_workbench.experiments._wide_curves import Curves, plot_curves, run_curves
 from grokking_workbench.experiments.registry import register
+from grokking_workbench.numerics import statistics as st
 from grokking_workbench.numerics.simulate.wide import WideConfig
 
 
@@ -34,29 +45,32 @@ def run(config: Curves):
     return ds
 
 
-def check(ds) -> tuple[bool, str]:
-    """The initial CKA falls as j rises: no rise between consecutive j larger than 3 standard
-    errors of the paired (same-seed) difference, and a fall from the first to the last j larger
-    than 3 of them. (Within the quadratic block, j > D + 1, the eigenvalues are nearly equal and
-    the CKA is flat within its errors.)"""
-    cka = ds.initial_cka
-    n = ds.sizes["seed"]
+J_ALIGNED, J_GROKS, J_NEVER = 1, 70, 100     # the labels of Fig. 5a, b, c
 
-    def se(da):
-        return da.std("seed", ddof=1) / np.sqrt(n)
 
-    step = cka.diff("j")
-    no_rise = bool((step.mean("seed") < 3 * se(step)).all())
-    total = cka.isel(j=0) - cka.isel(j=-1)
-    falls = bool(total.mean("seed") > 3 * se(total))
-    m = cka.mean("seed")
+def statements(ds) -> list[tuple[str, str, str]]:
+    """The four statements of the module docstring."""
+    out = [mono(ds.j.values, ds.initial_cka, "j", False, "Fig. 5: the j-th eigenvector is less aligned with the "
+                "initial NTK as j rises (initial CKA falls with j)", "initial CKA")]
+    r1 = ratio(ds.sel(j=J_ALIGNED)).values
+    out.append((f"Fig. 5a: j = {J_ALIGNED}: \"If the network begins highly aligned as in (a), learning curves move "
+                "together\" (t_test <= 1.5 t_train in every dataset)",
+                st.verdict(bool(np.all(r1 <= 1.5)), bool(np.any(~(r1 <= 1.5)))),
+                f"t_test / t_train {np.round(r1, 2).tolist()}"))
+    s, v, e = groks(ds.sel(j=J_GROKS), "")
+    out.append((f"Fig. 5b: j = {J_GROKS}: \"In the middle, as in (b), the network groks\"", v, e))
+    d = ds.sel(j=J_NEVER)
+    v, diff, se = exceeds(d.test_loss.isel(t=-1).values, 0.5 * d.test_loss.isel(t=0).values, 1)
+    out.append((f"Fig. 5c: j = {J_NEVER}: \"the network cannot generalize\" (final test loss above half its "
+                "initial value)", v, f"final - half the initial test loss {diff:.3g} +- {se:.2g}"))
+    return out
+
+
+def observations(ds) -> list[str]:
     final = ds.test_loss.isel(t=-1).mean("seed")
     kernel = ds.kernel_test_loss.mean("seed")
-    return no_rise and falls, (
-        f"initial CKA falls with j: {falls}, no significant rise: {no_rise} "
-        f"({', '.join(f'j={j}: {c:.3g}' for j, c in zip(ds.j.values, m.values))}); "
-        f"final test loss {', '.join(f'{v:.2g}' for v in final.values)}; kernel "
-        f"regression {', '.join(f'{v:.2g}' for v in kernel.values)}")
+    return [f"final test loss by j: {', '.join(f'{j}: {v:.2g}' for j, v in zip(ds.j.values, final.values))}; "
+            f"kernel regression {', '.join(f'{v:.2g}' for v in kernel.values)}"]
 
 
 def plot(ds):
@@ -79,4 +93,4 @@ register(name="ntk-eigenvector-labels", summary="labels = j-th eigenvector of th
                "rises; aligned labels (small j) are learned at once, misaligned ones late or not",
          quick=Curves(QUICK, vary="j", values=(1, 25, 50, 70, 100, 150)),
          full=Curves(FULL, vary="j", values=(1, 50, 70, 100, 150, 200, 300)),
-         run=run, plot=plot, check=check)
+         run=run, plot=plot, statements=statements, observations=observations)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grokking_workbench.experiments.registry import register
+from grokking_workbench.numerics import statistics as st
 
 
 @dataclass(frozen=True)
@@ -72,22 +73,30 @@ def run(config: Config):
     return ds
 
 
-def check(ds) -> tuple[bool, str]:
-    """Sampled eigenspace means agree with the derived eigenvalues within a tolerance of 4 standard
-    errors over datasets plus 2/sqrt(P) relative (the O(P^-1/2) finite-sample bias of Gram
-    eigenvalues); the printed quadratic eigenvalue 2 eps/D^2 lies outside the same tolerance."""
+def statements(ds) -> list[tuple[str, str, str]]:
+    """App. 11: (1) the derived Mercer eigenvalues of the initial NTK agree with sampled Gram
+    matrices: every eigenspace mean lies within z_m standard errors over datasets plus 2/sqrt(P)
+    relative (the O(P^-1/2) finite-sample bias of Gram eigenvalues), z_m the Bonferroni limit
+    over the compared eigenvalues (until 2026-11-30 a fixed 4); (2) the printed quadratic
+    eigenvalue 2 eps / D^2: reproduced when the sampled eigenvalues agree with it by the same
+    rule at every eps != 1, not reproduced when they disagree at every one."""
     mean = ds.eigenvalue_sampled.mean("seed")
     se = ds.eigenvalue_sampled.std("seed", ddof=1) / np.sqrt(ds.sizes["seed"])
-    tol = 4 * se + 2 / np.sqrt(ds.attrs["P"]) * abs(ds.eigenvalue_theory)
+    z = st.bonferroni_z(int(mean.size))
+    tol = z * se + 2 / np.sqrt(ds.attrs["P"]) * abs(ds.eigenvalue_theory)
     dev = abs(mean - ds.eigenvalue_theory)
     ok = bool((dev <= tol).all())
     sel = dict(kernel="ntk", eigenspace="quadratic")
     printed = 2 * ds.eps / ds.attrs["D"] ** 2
-    differs = ds.eps != 1.0  # the two forms coincide at eps = 1
-    rejected = bool((abs(mean.sel(**sel) - printed) > tol.sel(**sel))[differs].all())
+    differs = ds.eps != 1.0
+    off = (abs(mean.sel(**sel) - printed) > tol.sel(**sel))[differs]
     worst = float((dev / ds.eigenvalue_theory).max())
-    return ok and rejected, (f"max relative deviation from theory {worst:.3g}; "
-                             f"printed 2 eps/D^2 rejected: {rejected}")
+    return [("App. 11: the Mercer eigenvalues of the initial NTK (as derived here) match sampled Gram matrices",
+             st.verdict(ok, not ok), f"max relative deviation {worst:.3g}; {int((dev > tol).sum())} of {dev.size} "
+             f"outside z = {z:.2f} SE + 2/sqrt(P)"),
+            ("App. 11: the printed quadratic NTK eigenvalue 2 eps / D^2", st.verdict(bool(not off.any()), bool(off.all())),
+             f"sampled quadratic eigenvalue outside the tolerance of 2 eps / D^2 at {int(off.sum())} of {off.size} eps "
+             "(the derived value: statement 1)")]
 
 
 def plot(ds):
@@ -114,4 +123,4 @@ register(name="ntk-spectrum", summary="Mercer spectrum of the initial NTK: theor
          claim="Kumar et al. 2024 App. 11.1/eq. 23: eigenvalues 1/D, 2 eps^2/D^2, eps^2(D+2)/D^2 "
                "(readouts: 2/D, 3 eps^2/D^2, eps^2(D+2)(D+6)/(4D^2)); the printed 2 eps/D^2 is rejected",
          quick=Config(D=8, P=4000, eps=(0.5, 1.0, 1.5), seeds=6), full=Config(),
-         run=run, plot=plot, check=check)
+         run=run, plot=plot, statements=statements)

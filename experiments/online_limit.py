@@ -137,20 +137,42 @@ def run(cfg: Config):
     return out
 
 
-def check(ds) -> tuple[bool, str]:
-    """Deviation from the ODE before the escape time decreases with gamma like 1/gamma (log-log
-    slope in [-1.5, -0.5]); one-pass training agrees with the expected Euler map within the
-    Student-t limit of :func:`z_limit`."""
-    gammas = ds.gamma.values
-    dev = ds.deviation.values
-    slope = float(np.polyfit(np.log(gammas), np.log(dev), 1)[0]) if gammas.size > 1 else float("nan")
-    ok = bool(np.all(np.diff(dev) < 0) and -1.5 <= slope <= -0.5)
-    note = f"deviation {', '.join(f'{d:.3g}' for d in dev)} at gamma {', '.join(f'{g:g}' for g in gammas)} (slope {slope:.2f})"
+def statements(ds) -> list[tuple[str, str, str]]:
+    """DMFT paper App. A.1 (criteria written 2026-11-30, before the full run):
+
+    1. the finite-gamma correction is O(1/gamma) before the escape: the weighted log-log fit of
+       ``deviation`` (t <= t*) against gamma (``numerics.statistics.weighted_line``, SE of the log
+       = deviation_se / deviation) has a slope within 1.96 SE of -1 and below 0 by more than
+       1.96 SE; not reproduced when -1 lies outside; inconclusive with fewer than 3 gammas;
+    2. the simulations converge to the ODE over the whole run, not only before t*: the largest
+       per-dataset deviation of the test loss from the ODE over all t falls with gamma
+       (``numerics.statistics.monotone``, datasets independent across gamma);
+    3. one-pass training follows the expected Euler map of the online theory: max |z| below
+       the Student-t limit of :func:`z_limit` (when the run has one-pass training).
+    """
+    from grokking_workbench.numerics import statistics as st
+
+    gammas, dev = ds.gamma.values, ds.deviation.values
+    z = st.bonferroni_z(1)
+    if gammas.size >= 3:
+        fit = st.weighted_line(np.log(gammas), np.log(dev), ds.deviation_se.values / dev)
+        b, se = fit["b"], fit["b_se"]
+        v1 = st.verdict(abs(b + 1) < z * se and b + z * se < 0, abs(b + 1) >= z * se)
+        e1 = f"slope {b:.2f} +- {se:.2f} (expected -1); deviation " + ", ".join(
+            f"gamma {g:g}: {d:.3g}" for g, d in zip(gammas, dev))
+    else:
+        v1, e1 = st.INCONCLUSIVE, f"{gammas.size} gammas (3 needed)"
+    per = abs(ds.test_loss - ds.ode_test_loss).max("t")
+    mono = st.monotone(gammas, [per.sel(gamma=g).values for g in gammas], increasing=False)
+    out = [("A.1: the finite-gamma correction is O(1/gamma) (t <= t*)", v1, e1),
+           ("A.1: the simulations converge to the online ODE as gamma grows (all t)", mono["verdict"],
+            "mean largest deviation by gamma " + ", ".join(f"{g:g}: {float(per.sel(gamma=g).mean()):.3g}"
+                                                           for g in gammas) + "; " + st.describe_monotone(mono, gammas))]
     if "one_pass_max_z" in ds.attrs:
-        z, limit = ds.attrs["one_pass_max_z"], ds.attrs["one_pass_z_limit"]
-        ok = ok and z < limit
-        note += f"; one-pass vs expected Euler map: max |z| = {z:.2f} (limit {limit:.2f})"
-    return ok, note
+        zz, limit = ds.attrs["one_pass_max_z"], ds.attrs["one_pass_z_limit"]
+        out.append(("A.1: one-pass training follows the online theory (expected Euler map)",
+                    st.verdict(zz < limit, zz >= limit), f"max |z| = {zz:.2f} (limit {limit:.2f})"))
+    return out
 
 
 def plot(ds):
@@ -211,4 +233,4 @@ registry.register(
     summary="simulations at increasing gamma (and one-pass training) converge to the online ODE",
     claim="DMFT paper App. A.1: as gamma -> inf, gradient flow on P = gamma D points follows the "
           "online-limit ODEs (eqs. 11-15), with an O(1/gamma) correction (eq. 5)",
-    quick=QUICK, full=FULL, run=run, plot=plot, check=check)
+    quick=QUICK, full=FULL, run=run, plot=plot, statements=statements)

@@ -213,6 +213,15 @@ def _check_map(maj: np.ndarray) -> tuple[bool, str]:
                 f"grokking points between comprehension and memorisation: {between}")
 
 
+def statements(ds) -> list[tuple[str, str, str]]:
+    """Fig. 6: the majority phase map over seeds has the four phases with grokking between
+    comprehension and memorisation (``_check_map``)."""
+    from grokking_workbench.numerics import statistics as st
+
+    ok, msg = check(ds)
+    return [("Fig. 6: four phases; grokking lies between comprehension and memorisation", st.verdict(ok, not ok), msg)]
+
+
 def check(ds) -> tuple[bool, str]:
     maj = majority_phase(ds.phase.values)
     ok, msg = _check_map(maj)
@@ -237,5 +246,5 @@ register(
                  embedding_lrs=(), seeds=1, steps=3000, delay=100, eval_every=10,
                  val_best_min=0.9, val_best_max=0.9),
     full=Config(),
-    run=run, plot=plot, check=check,
+    run=run, plot=plot, statements=statements,
 )

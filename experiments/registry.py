@@ -8,7 +8,18 @@ An experiment is a module of this package that calls :func:`register` at import 
 - ``run(config) -> xarray.Dataset`` (it may also accept ``checkpoint``, a callable
   ``checkpoint(partial_dataset, status)`` that saves partial results of a long run);
 - ``plot(dataset) -> matplotlib Figure``;
-- ``check(dataset) -> (bool, str)``, optional: evaluates the claim on the dataset.
+- ``statements(dataset) -> list[(statement, verdict, evidence)]``: the paper's claim split into
+  atomic statements, each quoted or paraphrased from the paper with its figure, each tested on
+  the dataset by the criterion written in the experiment's docstring; the verdict is one of
+  ``reproduced``, ``not reproduced``, ``inconclusive`` (``numerics.statistics.VERDICTS``) and
+  the evidence gives the numbers behind it;
+- ``observations(dataset) -> list[str]``, optional: proxies and further measurements, reported
+  beside the verdict and never part of it;
+- ``check(dataset) -> (bool, str)``: derived from ``statements`` (true only when every
+  statement is reproduced); an experiment without statements may still pass its own.
+
+The experiment's verdict (:func:`overall`) is ``reproduced`` only when every statement is,
+``not reproduced`` when one is not, and ``inconclusive`` otherwise.
 
 Modules keep heavy imports (torch, matplotlib, sympy) inside their functions, so that listing
 the registry is fast. Tests iterate over :func:`experiments`, so a new experiment is smoke-tested
@@ -22,7 +33,7 @@ import pkgutil
 from dataclasses import dataclass
 from typing import Any, Callable
 
-_NOT_EXPERIMENTS = {"cli", "derive_check", "registry", "runner"}
+_NOT_EXPERIMENTS = {"cli", "derive_check", "registry", "runner", "index", "criteria"}
 _REGISTRY: dict[str, "Experiment"] = {}
 
 
@@ -36,6 +47,8 @@ class Experiment:
     run: Callable
     plot: Callable
     check: Callable | None = None
+    statements: Callable | None = None
+    observations: Callable | None = None
 
     def config(self, label: str):
         """The configuration called ``label`` (``quick`` or ``full``)."""
@@ -44,8 +57,31 @@ class Experiment:
         return self.quick if label == "quick" else self.full
 
 
+def overall(items) -> str:
+    """The experiment's verdict from its statements' (see the module docstring)."""
+    from grokking_workbench.numerics.statistics import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+
+    verdicts = [v for _, v, _ in items]
+    if verdicts and all(v == REPRODUCED for v in verdicts):
+        return REPRODUCED
+    return NOT_REPRODUCED if NOT_REPRODUCED in verdicts else INCONCLUSIVE
+
+
+def check_from(statements: Callable, observations: Callable | None = None) -> Callable:
+    """``check(dataset) -> (bool, str)`` of an experiment with ``statements``."""
+    def check(ds) -> tuple[bool, str]:
+        items = statements(ds)
+        note = " | ".join(f"{s}: {v.upper()} ({e})" for s, v, e in items)
+        if observations is not None:
+            note += " | observed: " + "; ".join(observations(ds))
+        return all(v == "reproduced" for _, v, _ in items) and bool(items), note
+    return check
+
+
 def register(**fields) -> Experiment:
     """Register an experiment (see the module docstring for the fields); returns it."""
+    if fields.get("statements") is not None and fields.get("check") is None:
+        fields["check"] = check_from(fields["statements"], fields.get("observations"))
     exp = Experiment(**fields)
     if exp.name in _REGISTRY and _REGISTRY[exp.name].run is not exp.run:
         raise ValueError(f"experiment {exp.name!r} is registered twice")

@@ -1,7 +1,8 @@
 """Run registered experiments: datasets and figures under an output folder, and an index.
 
 ``run_one`` writes ``DIR/<label>.nc`` and ``DIR/<label>.png`` (label ``quick`` or ``full``);
-``run_all`` runs every experiment into ``ROOT/<name>/`` and writes ``ROOT/index-<label>.md``.
+``run_all`` runs every experiment into ``ROOT/<name>/`` and writes ``ROOT/index-<label>.md``
+(after a full run also ``ROOT/index.md``, the index of what reproduces, ``experiments.index``).
 A file of another configuration is never overwritten unless asked, and the output path is
 checked before the experiment runs (:func:`numerics.io.check_output`), so a refused run costs
 nothing. An interrupt (Ctrl-C, SIGTERM) keeps what the experiment saved through its
@@ -34,6 +35,7 @@ class Outcome:
     files: list[Path] = field(default_factory=list)
     claim_ok: bool | None = None
     claim_note: str = ""
+    statements: list = field(default_factory=list)
 
 
 def with_data_dir(config, data_dir: Path | None, name: str):
@@ -85,6 +87,7 @@ def run_one(name: str, label: str = "quick", out_dir: Path | None = None, *,
         io.write_dataset(saved["ds"], nc, config, title=title, command=command, status=status,
                          overwrite=overwrite)
         return Outcome(name, label, status, seconds, [nc])
+    ds.attrs["run_seconds"] = round(time.perf_counter() - start, 1)
     status = ds.attrs.get("status", "complete")
     io.write_dataset(ds, nc, config, title=title, command=command, status=status,
                      overwrite=overwrite)
@@ -98,6 +101,8 @@ def run_one(name: str, label: str = "quick", out_dir: Path | None = None, *,
     outcome = Outcome(name, label, status, time.perf_counter() - start, [nc, png])
     if exp.check is not None:
         outcome.claim_ok, outcome.claim_note = exp.check(ds)
+    if exp.statements is not None:
+        outcome.statements = [(s, v, e) for s, v, e in exp.statements(ds)]
     return outcome
 
 
@@ -133,6 +138,10 @@ def run_all(label: str = "quick", root: Path = Path("results"), *, overwrite: bo
     index = root / f"index-{label}.md"
     index.parent.mkdir(parents=True, exist_ok=True)
     index.write_text(format_index(outcomes, label, root))
+    if label == "full":
+        from grokking_workbench.experiments import index as full_index
+
+        full_index.write(root)
     return outcomes, index
 
 
@@ -150,6 +159,8 @@ def format_index(outcomes: list[Outcome], label: str, root: Path) -> str:
              "| experiment | status | claim holds | seconds | files | claim |",
              "| --- | --- | --- | --- | --- | --- |"]
     for o in outcomes:
+        if o.statements:
+            o.claim_note = "; ".join(f"[{v}] {s}" for s, v, _ in o.statements)
         files = ", ".join(f"`{p.relative_to(root) if p.is_relative_to(root) else p}`" for p in o.files)
         ok = "" if o.claim_ok is None else ("yes" if o.claim_ok else "**no**")
         claim = exps[o.name].claim if o.name in exps else o.claim_note

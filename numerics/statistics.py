@@ -12,6 +12,27 @@
   bootstrap interval over datasets, for spreads whose sampling law is far from normal.
 - :func:`wilson_interval`: a binomial proportion's interval (Wilson score: correct coverage for
   small counts, unlike the normal approximation).
+- :func:`paired_difference`: mean and standard error of b - a over datasets that share their
+  seed (training set and initialisation), which removes the variance the two share.
+- :func:`agreement`: theory against simulation point by point, z = (simulation - theory) /
+  sqrt(SE_sim^2 + SE_theory^2), with the theory's own error (Monte Carlo, discretisation) in the
+  denominator, and the Bonferroni limit of :func:`bonferroni_z` over all compared points, so that
+  the chance of a false disagreement anywhere is at most ``family_error``.
+- :func:`trend_test`: Spearman's rank correlation of y with x and its permutation p-value (exact
+  enumeration for n <= 8, otherwise 20,000 random permutations; one-sided in the claimed
+  direction). Ranks make it insensitive to the scale of the quantity, and treat "never within
+  the run" (infinite) as larger than every finite value; the permutation null needs only that the
+  datasets are exchangeable, not normal.
+- :func:`monotone`: the rule for "Q rises (or falls) with x": the trend test in the claimed
+  direction at ``family_error`` and no consecutive pair of levels reversed by more than the
+  Bonferroni limit over the pairs (paired differences when the levels share their datasets).
+- :func:`crossing_bootstrap`: the first time the mean curve over datasets crosses a level, with a
+  percentile bootstrap interval over datasets (the crossing time is a non-linear statistic of
+  the curves, so its sampling law is not normal).
+- :func:`verdict`: the three verdicts (``reproduced``, ``not reproduced``, ``inconclusive``).
+
+A statement is reproduced only when the test of the statement itself passes; a test that noise
+alone could pass (a sign, a difference without its error) is never a verdict.
 """
 
 from __future__ import annotations
@@ -95,3 +116,164 @@ def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float,
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return centre - half, centre + half
+
+
+REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
+
+
+def verdict(ok: bool, contradicted: bool) -> str:
+    """``reproduced`` when the evidence supports the statement, ``not reproduced`` when it
+    contradicts it, ``inconclusive`` when it does neither (or both, which a sound test cannot
+    produce and is not read as support)."""
+    if ok and not contradicted:
+        return REPRODUCED
+    return NOT_REPRODUCED if contradicted else INCONCLUSIVE
+
+
+def paired_difference(a, b, axis: int = 0):
+    """(mean, standard error) of ``b - a`` over paired datasets along ``axis`` (ddof = 1)."""
+    return mean_se(np.asarray(b, dtype=float) - np.asarray(a, dtype=float), axis=axis)
+
+
+def agreement(sim_mean, sim_se, theory, theory_se=0.0, *, family_error: float = FAMILY_ERROR,
+              points: int | None = None) -> dict:
+    """Point-by-point agreement of a simulation mean with a theory.
+
+    Non-finite z-scores (missing points) are left out. Returns ``z`` (array), ``worst`` (largest
+    |z|), ``limit`` (Bonferroni over ``points`` comparisons, by default the finite z-scores),
+    ``outside`` (how many exceed it), ``n`` and ``agree`` (none outside, and at least one point).
+    """
+    sim_mean, sim_se, theory, theory_se = (np.asarray(v, dtype=float) for v in
+                                           (sim_mean, sim_se, theory, theory_se))
+    err = np.sqrt(sim_se ** 2 + theory_se ** 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (sim_mean - theory) / err
+    finite = z[np.isfinite(z)]
+    n = int(finite.size)
+    limit = bonferroni_z(points if points is not None else n, family_error)
+    outside = int(np.sum(np.abs(finite) >= limit))
+    return {"z": z, "worst": float(np.max(np.abs(finite))) if n else math.nan, "limit": limit,
+            "outside": outside, "n": n, "agree": bool(n and outside == 0)}
+
+
+def _ranks(v):
+    from scipy.stats import rankdata
+
+    return rankdata(v)
+
+
+def trend_test(x, y, *, increasing: bool = True, n_perm: int = 20000, seed: int = 0) -> dict:
+    """Spearman's rho of ``y`` against ``x`` with a one-sided permutation p-value.
+
+    ``y`` may hold +inf ("never within the run"); NaN points are dropped. ``p`` is the chance
+    under exchangeability of a rho at least as extreme in the claimed direction (``increasing``);
+    ``p_opposite`` the same in the other direction. Exact for n <= 8 (all n! orderings), otherwise
+    from ``n_perm`` random permutations with the (count + 1) / (n_perm + 1) estimate.
+    """
+    import itertools
+
+    x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+    keep = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[keep], y[keep]
+    n = len(x)
+    if n < 3 or np.all(x == x[0]) or np.all(y == y[0]):
+        return {"rho": math.nan, "p": 1.0, "p_opposite": 1.0, "n": n}
+    rx, ry = _ranks(x), _ranks(y)
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    norm = math.sqrt(float(rx @ rx) * float(ry @ ry))
+    rho = float(rx @ ry) / norm
+    if math.factorial(n) <= 40320:
+        perms = np.array(list(itertools.permutations(range(n))))
+        null = (ry[perms] @ rx) / norm
+        ge, le = np.mean(null >= rho - 1e-12), np.mean(null <= rho + 1e-12)
+    else:
+        rng = np.random.default_rng(seed)
+        null = np.array([float(rx @ ry[rng.permutation(n)]) for _ in range(n_perm)]) / norm
+        ge = (np.sum(null >= rho - 1e-12) + 1) / (n_perm + 1)
+        le = (np.sum(null <= rho + 1e-12) + 1) / (n_perm + 1)
+    p, q = (ge, le) if increasing else (le, ge)
+    return {"rho": rho, "p": float(p), "p_opposite": float(q), "n": n}
+
+
+def monotone(x, values, *, increasing: bool = True, paired: bool = False,
+             family_error: float = FAMILY_ERROR) -> dict:
+    """Does the quantity rise (``increasing``) or fall with ``x``?
+
+    ``values[k]`` holds the independent datasets at ``x[k]`` (+inf for "never within the run").
+    Reproduced (``verdict``) when the trend test over all datasets has p < ``family_error`` in the
+    claimed direction and no consecutive pair of levels is reversed beyond the Bonferroni limit
+    over the pairs; not reproduced when the trend is significant the other way or a pair is
+    reversed; inconclusive otherwise. Pairs use the paired difference when ``paired`` (same
+    datasets at every level), otherwise the two means' errors in quadrature; pairs with fewer
+    than two finite datasets each are not compared.
+    """
+    x = np.asarray(x, dtype=float)
+    vals = [np.asarray(v, dtype=float).ravel() for v in values]
+    xs = np.concatenate([np.full(len(v), xv) for xv, v in zip(x, vals)])
+    trend = trend_test(xs, np.concatenate(vals), increasing=increasing)
+    sign = 1.0 if increasing else -1.0
+    limit = bonferroni_z(len(vals) - 1, family_error)
+    reversed_pairs, steps = [], []
+    for k in range(len(vals) - 1):
+        a, b = vals[k], vals[k + 1]
+        if paired and len(a) == len(b):
+            ok = np.isfinite(a) & np.isfinite(b)
+            if ok.sum() < 2:
+                steps.append(math.nan)
+                continue
+            d, se = paired_difference(a[ok], b[ok])
+        else:
+            fa, fb = a[np.isfinite(a)], b[np.isfinite(b)]
+            if len(fa) < 2 or len(fb) < 2:
+                steps.append(math.nan)
+                continue
+            (ma, sa), (mb, sb) = mean_se(fa), mean_se(fb)
+            d, se = mb - ma, math.hypot(sa, sb)
+        z = sign * d / se if se > 0 else (math.inf if sign * d > 0 else -math.inf if sign * d < 0 else 0.0)
+        steps.append(float(z))
+        if z <= -limit:
+            reversed_pairs.append(k)
+    ok = trend["p"] < family_error and not reversed_pairs
+    bad = trend["p_opposite"] < family_error or bool(reversed_pairs)
+    return {"verdict": verdict(ok, bad), "rho": trend["rho"], "p": trend["p"], "n": trend["n"],
+            "step_z": steps, "limit": limit, "reversed": reversed_pairs}
+
+
+def describe_monotone(result: dict, x=None) -> str:
+    """One line of evidence for :func:`monotone`."""
+    text = f"Spearman rho {result['rho']:+.2f}, permutation p = {result['p']:.2g} (n = {result['n']})"
+    if result["reversed"]:
+        pairs = [f"{x[k]:g}->{x[k + 1]:g}" if x is not None else str(k) for k in result["reversed"]]
+        text += f"; reversed beyond |z| {result['limit']:.2f}: {', '.join(pairs)}"
+    return text
+
+
+def crossing_bootstrap(t, curves, level, *, n_boot: int = 2000, seed: int = 0,
+                       level_is_fraction: bool = False, percent: float = 0.95) -> dict:
+    """First time the mean over datasets of ``curves`` (datasets, t) falls to ``level`` (linear
+    interpolation; NaN if never), and its percentile bootstrap interval over datasets.
+
+    With ``level_is_fraction`` the level is that fraction of the mean curve's value at t[0].
+    Replicates that never cross count as +inf, so an upper end of inf means "may never cross".
+    """
+    t = np.asarray(t, dtype=float)
+    curves = np.asarray(curves, dtype=float)
+
+    def cross(mean):
+        lev = level * mean[0] if level_is_fraction else level
+        below = np.nonzero(mean <= lev)[0]
+        if below.size == 0:
+            return math.inf
+        i = below[0]
+        if i == 0:
+            return float(t[0])
+        f = (mean[i - 1] - lev) / (mean[i - 1] - mean[i])
+        return float(t[i - 1] + f * (t[i] - t[i - 1]))
+
+    rng = np.random.default_rng(seed)
+    n = curves.shape[0]
+    point = cross(curves.mean(0))
+    reps = np.array([cross(curves[rng.integers(0, n, n)].mean(0)) for _ in range(n_boot)])
+    lo, hi = np.quantile(reps, [(1 - percent) / 2, (1 + percent) / 2], method="inverted_cdf")
+    return {"time": point if np.isfinite(point) else math.nan, "low": float(lo), "high": float(hi)}

@@ -25,7 +25,14 @@ def test_registration_is_complete(name):
 def test_quick_configuration_runs(name, tmp_path):
     """The quick configuration completes and writes its dataset and figure. Whether the paper's
     claim holds is a result, recorded by `grokking run all` in the index, not a test outcome."""
+    from grokking_workbench.numerics import io
+    from grokking_workbench.numerics.statistics import VERDICTS
+
     outcome = runner.run_one(name, "quick", tmp_path)
     assert outcome.status == "complete"
     assert all(p.exists() for p in outcome.files)
-    assert outcome.claim_ok in (True, False, None)
+    io.check_schema(io.read_dataset(outcome.files[0]))
+    if registry.get(name).statements is not None:
+        assert outcome.statements, "an experiment with statements yields at least one"
+        for statement, verdict, evidence in outcome.statements:
+            assert statement and evidence and verdict in VERDICTS
