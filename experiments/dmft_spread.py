@@ -333,7 +333,11 @@ def statements(ds) -> list[tuple[str, str, str]]:
             if d.size > 1:
                 mean, se = st.mean_se(d)
                 bad |= abs(mean) > 3 * se
-                parts.append(f"D = {int(D)}: mean t_test sim {ds.t_test.values[m].mean():.0f} (SD "
+                n_all = int((C & (ds.D.values == D)).sum())
+                parts.append(f"D = {int(D)} ({int(m.sum())} of {n_all} draws; the DMFT of the others does not "
+                             f"fall before t = {float(ds.attrs['dmft_t_max']):g}): all datasets' mean t_test "
+                             f"{np.nanmean(ds.t_test.values[C & (ds.D.values == D)]):.0f}; paired: "
+                             f"mean t_test sim {ds.t_test.values[m].mean():.0f} (SD "
                              f"{ds.t_test.values[m].std(ddof=1):.0f}), DMFT {ds.own_dmft_t_test.values[m].mean():.0f} "
                              f"(SD {ds.own_dmft_t_test.values[m].std(ddof=1):.0f}), paired difference "
                              f"{mean:+.1f} +- {se:.1f}")
