@@ -315,7 +315,8 @@ def _adam_update(param, grad, m, v, step, lr, wd, betas=BETAS, eps=ADAM_EPS):
 def train(spec: ModelSpec, batch: Batch, steps: int, record_steps=None, *, eval_every: int = 10,
           threshold: float = 0.9, rqi_threshold: float = 0.95, rqi_delta: float = 0.05,
           dtype: str = "float32", device: str = "cpu", progress: bool = False,
-          num_threads: int | None = None, chunk_size: int | None = 64) -> TrainResult:
+          num_threads: int | None = None, chunk_size: int | None = 64,
+          stop_when_decided: bool = False) -> TrainResult:
     """Train ``batch.size`` configurations of the toy model as one batched computation.
 
     ``record_steps``: steps at which to store embeddings and metrics (default: 0 and
@@ -325,6 +326,14 @@ def train(spec: ModelSpec, batch: Batch, steps: int, record_steps=None, *, eval_
     one after another; the configurations are independent, so the result does not depend on
     it. On one CPU core the time per configuration and step is flat from 16 to ~128
     configurations and grows beyond (the stacked activations leave the cache).
+
+    ``stop_when_decided``: early exit. A configuration stops at the first evaluation step at
+    which both train and validation accuracy have reached ``threshold`` (its phase, in the sense
+    of ``experiments.phase_diagram``, is then decided), and is dropped from the batch, so the
+    remaining ones run on a smaller batch; the computation ends when none is left. Its records
+    after that step are NaN. ``extra["stop_step"]`` is the step at which each configuration
+    stopped (``steps`` if it ran its budget) and ``extra["final"]`` its losses, accuracies and
+    RQI there; ``extra["params"]`` are its parameters there.
     """
     chunk = batch.size if chunk_size is None else positive_int("chunk_size", chunk_size)
     parts = []
@@ -334,7 +343,8 @@ def train(spec: ModelSpec, batch: Batch, steps: int, record_steps=None, *, eval_
                           ("embedding_lr", "lr", "weight_decay", "seed", "train_mask")))
             parts.append(_train(spec, sub, steps, record_steps, eval_every=eval_every,
                                 threshold=threshold, rqi_threshold=rqi_threshold,
-                                rqi_delta=rqi_delta, dtype=dtype, device=device, progress=progress))
+                                rqi_delta=rqi_delta, dtype=dtype, device=device, progress=progress,
+                                stop_when_decided=stop_when_decided))
     return parts[0] if len(parts) == 1 else _concatenate(parts)
 
 
@@ -348,11 +358,14 @@ def _concatenate(parts: list[TrainResult]) -> TrainResult:
         **{k: np.concatenate([getattr(r, k) for r in parts], axis=0) for k in per_config},
         seconds=sum(r.seconds for r in parts),
         extra={"params": {k: np.concatenate([r.extra["params"][k] for r in parts], axis=0)
-                          for k in parts[0].extra["params"]}})
+                          for k in parts[0].extra["params"]},
+               "stop_step": np.concatenate([r.extra["stop_step"] for r in parts]),
+               "final": {k: np.concatenate([r.extra["final"][k] for r in parts])
+                         for k in parts[0].extra["final"]}})
 
 
 def _train(spec, batch, steps, record_steps, *, eval_every, threshold, rqi_threshold, rqi_delta,
-           dtype, device, progress) -> TrainResult:
+           dtype, device, progress, stop_when_decided=False) -> TrainResult:
     import time
 
     import torch
@@ -407,9 +420,15 @@ def _train(spec, batch, steps, record_steps, *, eval_every, threshold, rqi_thres
     forward = vmap(lambda prm: functional_call(module, prm, (a, b)))
 
     n_rec = len(record_steps)
-    rec = {k: np.full((n_rec, B), np.nan) for k in ("train_loss", "val_loss", "train_acc", "val_acc", "rqi")}
-    rec_E = np.zeros((n_rec, B, spec.p, spec.d_embed))
+    metrics = ("train_loss", "val_loss", "train_acc", "val_acc", "rqi")
+    rec = {k: np.full((n_rec, B), np.nan) for k in metrics}
+    rec_E = np.full((n_rec, B, spec.p, spec.d_embed), np.nan)
     first = {k: np.full(B, -1, dtype=np.int64) for k in ("train", "val", "rqi")}
+    # early exit: ``active`` holds the original index of each row of the stacked tensors
+    active = np.arange(B)
+    stop_step = np.full(B, steps, dtype=np.int64)
+    final = {k: np.full(B, np.nan) for k in metrics}
+    final_params = {k: np.zeros((B,) + tuple(v.shape[1:])) for k, v in params.items()}
     r_i = 0
     it = range(steps + 1)
     if progress:
@@ -422,6 +441,7 @@ def _train(spec, batch, steps, record_steps, *, eval_every, threshold, rqi_thres
         err = _errors(spec, out, Y, labels)
         tl = _masked_mean(err, train_w)
         recording = r_i < n_rec and record_steps[r_i] == step
+        done = None
         if recording or step % eval_every == 0 or step == steps:
             with torch.no_grad():
                 corr = _correct(spec, out, Y, labels)
@@ -430,16 +450,42 @@ def _train(spec, batch, steps, record_steps, *, eval_every, threshold, rqi_thres
                 q = rqi_torch(params["embedding"], quads, rqi_delta)
                 for key, val in (("train", ta), ("val", va), ("rqi", q)):
                     thr = rqi_threshold if key == "rqi" else threshold
-                    hit = (val >= thr - 1e-12).cpu().numpy() & (first[key] < 0)
-                    first[key][hit] = step
+                    hit = (val >= thr - 1e-12).cpu().numpy() & (first[key][active] < 0)
+                    first[key][active[hit]] = step
+                values = dict(zip(metrics, (tl, vl, ta, va, q)))
                 if recording:
-                    for key, val in zip(("train_loss", "val_loss", "train_acc", "val_acc", "rqi"),
-                                        (tl, vl, ta, va, q)):
-                        rec[key][r_i] = val.detach().cpu().numpy()
-                    rec_E[r_i] = params["embedding"].detach().cpu().numpy()
+                    for key, val in values.items():
+                        rec[key][r_i, active] = val.detach().cpu().numpy()
+                    rec_E[r_i, active] = params["embedding"].detach().cpu().numpy()
                     r_i += 1
+                if step == steps:
+                    done = np.ones(len(active), bool)
+                elif stop_when_decided:
+                    done = (first["train"][active] >= 0) & (first["val"][active] >= 0)
+                if done is not None and done.any():
+                    for key, val in values.items():
+                        final[key][active[done]] = val.detach().cpu().numpy()[done]
+                    for key, val in params.items():
+                        final_params[key][active[done]] = val.detach().cpu().numpy()[done]
+                    stop_step[active[done]] = step
         if step == steps:
             break
+        if done is not None and done.any():
+            # drop the decided configurations: every stacked tensor keeps the other rows
+            keep = torch.as_tensor(~done, device=dev)
+            active = active[~done]
+            if len(active) == 0:
+                break
+            B = len(active)
+            with torch.no_grad():
+                emb = emb[keep].detach().requires_grad_(True)
+                dec = dec[keep].detach().requires_grad_(True)
+                state = {k: (m[keep].clone(), v[keep].clone()) for k, (m, v) in state.items()}
+                hyper = {k: v[keep] for k, v in hyper.items()}
+                Y, train_w, val_w = Y[keep], train_w[keep], val_w[keep]
+            g_dec = torch.empty_like(dec, requires_grad=False)
+            params = views()
+            tl = _masked_mean(_errors(spec, forward(params), Y, labels), train_w)
         # gradients with respect to the decoder's views, written into one flat buffer: asking
         # for the gradient of ``dec`` itself would run one zero-filled (B, n) slice backward per
         # view and sum them, several full passes over the decoder per step
@@ -457,7 +503,7 @@ def _train(spec, batch, steps, record_steps, *, eval_every, threshold, rqi_thres
     return TrainResult(record_steps=record_steps, embeddings=rec_E, steps_to_train=first["train"],
                        steps_to_val=first["val"], steps_to_rqi=first["rqi"],
                        seconds=time.perf_counter() - start,
-                       extra={"params": {k: v.detach().cpu().numpy() for k, v in views().items()}},
+                       extra={"params": final_params, "stop_step": stop_step, "final": final},
                        **rec)
 
 
