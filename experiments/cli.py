@@ -78,7 +78,34 @@ def _add_run(sub) -> None:
                    help="output folder (default results/NAME/; for 'all', the root, default results/)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a dataset of a different configuration")
+    _add_sweep_args(p)
     p.set_defaults(handler=_run)
+
+
+def _add_sweep_args(p) -> None:
+    """Where the grids of sweep experiments (numerics.sweep) run; finished cells are kept under
+    DIR/cells/ (for 'all': ROOT/sweep-cells/), and a rerun skips them."""
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="run grids on an existing dask cluster (e.g. tcp://host:8786; start one with "
+                   "`dask scheduler` and `dask worker ADDRESS`)")
+    p.add_argument("--workers", default=None, metavar="N",
+                   help="grids on a local cluster of N worker processes (default: one per core); "
+                   "1 runs them in this process")
+
+
+def _configure_sweeps(args, store_root: Path) -> None:
+    """Check --scheduler/--workers (InputError: exit 2 before anything runs); set the sweep layer's
+    defaults for this command."""
+    from grokking_workbench.numerics import sweep
+    from grokking_workbench.numerics.sweep.engine import check_scheduler, check_workers
+    from grokking_workbench.numerics.validate import InputError
+
+    scheduler = check_scheduler(args.scheduler)
+    if scheduler is not None and args.workers is not None:
+        raise InputError("workers", "sizes a local cluster; not with --scheduler")
+    workers = check_workers("auto" if args.workers is None else args.workers)
+    sweep.configure(scheduler=scheduler, workers=workers, store_root=store_root,
+                    progress=sys.stderr.isatty())
 
 
 def _run(args) -> int:
@@ -90,6 +117,7 @@ def _run(args) -> int:
         return 0 if args.list else EXIT_BAD_INPUT
     label = "quick" if args.quick else "full"
     if args.name == "all":
+        _configure_sweeps(args, (args.out_dir or Path("results")) / "sweep-cells")
         from grokking_workbench.theory import codegen
 
         derive_outcome = codegen.check_outcome()
@@ -106,6 +134,7 @@ def _run(args) -> int:
     except KeyError as exc:
         print(f"grokking run: {exc.args[0]}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    _configure_sweeps(args, (args.out_dir or Path("results") / args.name) / "cells")
     o = runner.run_one(args.name, label, args.out_dir, overwrite=args.overwrite,
                        command=_command_line())
     for path in o.files:

@@ -1,7 +1,10 @@
 """Torch toy model of Liu et al. 2022 (Sec. 2, Sec. 4.1), many configurations in one computation.
 
 ``(a, b) -> Dec(E_a + E_b)``: trainable embeddings ``E_k`` (``d_embed`` dimensions) of the
-symbols ``k = 0 .. p-1``, summed and decoded by an MLP. Targets: fixed random vectors ``Y_c``
+symbols ``k = 0 .. p-1``, summed and decoded by an MLP. For the permutation group S_3
+(``group="s3"``, Liu et al. Sec. 4.1; the authors' ``run_toy_model_permutations_ng.py``) the
+embeddings of the six elements are 3 x 3 matrices, combined by their product
+``Dec(E_g E_h)`` over the 36 ordered pairs, with the index of ``g h`` as label. Targets: fixed random vectors ``Y_c``
 (regression, mean-squared error; a prediction is correct when the nearest target vector is the
 right one) or one-hot vectors (classification, cross-entropy), with ``c = a + b`` (``2p - 1``
 labels) or ``c = (a + b) mod modulus``. Samples are unordered pairs (``numerics.representation``).
@@ -53,6 +56,7 @@ from grokking_workbench.numerics.validate import InputError, positive_int
 log = logging.getLogger(__name__)
 
 TASKS = ("regression", "classification")
+GROUPS = ("addition", "s3")
 ACTIVATIONS = ("tanh", "relu", "silu")
 EMBED_INITS = ("uniform", "normal")
 BETAS = (0.9, 0.999)
@@ -74,6 +78,7 @@ class ModelSpec:
     d_embed: int = 1
     task: str = "regression"
     modulus: int | None = None
+    group: str = "addition"
     width: int = 200
     depth: int = 2
     activation: str = "tanh"
@@ -96,10 +101,40 @@ class ModelSpec:
             raise InputError("embed_init", f"must be one of {EMBED_INITS}, got {self.embed_init!r}")
         if self.modulus is not None:
             positive_int("modulus", self.modulus)
+        if self.group not in GROUPS:
+            raise InputError("group", f"must be one of {GROUPS}, got {self.group!r}")
+        if self.group == "s3" and (self.p != 6 or self.d_embed != 9 or self.modulus is not None):
+            raise InputError("group", "s3 needs p = 6 (the elements), d_embed = 9 (3 x 3 matrices) "
+                             "and no modulus")
 
     @property
     def n_labels(self) -> int:
-        return rep.n_labels(self.p, self.modulus)
+        return 6 if self.group == "s3" else rep.n_labels(self.p, self.modulus)
+
+    def samples(self) -> np.ndarray:
+        """The full dataset as symbol pairs (n, 2): unordered pairs ``i <= j`` for addition, the
+        36 ordered pairs (g, h) for S_3 (elements in the order of
+        ``numerics.networks.data.s3_elements``)."""
+        if self.group == "s3":
+            return np.array([(i, j) for i in range(6) for j in range(6)])
+        return rep.full_dataset(self.p)
+
+    def labels(self) -> np.ndarray:
+        """The label of each sample: ``i + j`` (mod ``modulus``), or the index of the product g h."""
+        samples = self.samples()
+        if self.group == "s3":
+            from grokking_workbench.numerics.networks.data import s3_elements, s3_product
+
+            els = s3_elements()
+            index = {g: k for k, g in enumerate(els)}
+            return np.array([index[s3_product(els[i], els[j])] for i, j in samples])
+        return rep.labels(samples, self.modulus)
+
+    def quadruples(self) -> np.ndarray:
+        """Parallelograms for the RQI (none for S_3, whose RQI is then NaN)."""
+        if self.group == "s3":
+            return np.zeros((0, 4), dtype=np.int64)
+        return rep.quadruples(self.p, modulus=self.modulus)
 
     @property
     def d_out(self) -> int:
@@ -146,6 +181,7 @@ def build_module(spec: ModelSpec, dtype=None):
             super().__init__()
             self.embedding = nn.Parameter(torch.zeros(spec.p, spec.d_embed, dtype=dtype))
             layers, d = [], spec.d_embed
+            self.s3 = spec.group == "s3"
             for _ in range(spec.depth):
                 layers += [nn.Linear(d, spec.width, dtype=dtype), _activation(spec.activation)]
                 d = spec.width
@@ -153,6 +189,11 @@ def build_module(spec: ModelSpec, dtype=None):
             self.decoder = nn.Sequential(*layers)
 
         def forward(self, a, b):
+            if self.s3:
+                # S_3 (the authors' permutation-group model): 3 x 3 matrix embeddings, multiplied
+                ea = self.embedding[a].unflatten(-1, (3, 3))
+                eb = self.embedding[b].unflatten(-1, (3, 3))
+                return self.decoder((ea @ eb).flatten(-2))
             return self.decoder(self.embedding[a] + self.embedding[b])
 
     return ToyAddition()
@@ -381,16 +422,16 @@ def _train(spec, batch, steps, record_steps, *, eval_every, threshold, rqi_thres
         raise InputError("record_steps", f"must lie in [0, {steps}]")
     start = time.perf_counter()
     B = batch.size
-    samples = rep.full_dataset(spec.p)
+    samples = spec.samples()
     if batch.train_mask.shape[1] != len(samples):
-        raise InputError("train_mask", f"needs {len(samples)} columns (|D0| for p = {spec.p})")
+        raise InputError("train_mask", f"needs {len(samples)} columns (|D0| for p = {spec.p}, {spec.group})")
     dev = torch.device(device)
     a = torch.as_tensor(samples[:, 0], device=dev)
     b = torch.as_tensor(samples[:, 1], device=dev)
-    labels = torch.as_tensor(rep.labels(samples, spec.modulus), device=dev)
+    labels = torch.as_tensor(spec.labels(), device=dev)
     train_w = torch.as_tensor(batch.train_mask, dtype=tdtype, device=dev)
     val_w = 1.0 - train_w
-    quads = torch.as_tensor(rep.quadruples(spec.p, modulus=spec.modulus), device=dev)
+    quads = torch.as_tensor(spec.quadruples(), device=dev)
 
     # one flat (B, n) leaf per optimiser (embeddings; decoder), viewed as the module's tensors,
     # so that each optimiser step is a handful of kernels whatever the depth of the decoder
@@ -522,11 +563,11 @@ def _train_loop(spec, batch, steps, *, dtype, device):
     import torch
 
     tdtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
-    samples = rep.full_dataset(spec.p)
+    samples = spec.samples()
     dev = torch.device(device)
     a = torch.as_tensor(samples[:, 0], device=dev)
     b = torch.as_tensor(samples[:, 1], device=dev)
-    labels = torch.as_tensor(rep.labels(samples, spec.modulus), device=dev)
+    labels = torch.as_tensor(spec.labels(), device=dev)
     E_out, dec_out, loss_out = [], [], []
     for k in range(batch.size):
         module = build_module(spec, tdtype).to(dev)

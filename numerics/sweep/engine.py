@@ -286,6 +286,10 @@ def _run_distributed(sweep, cells, parts, scheduler, n_workers, save, lost, bar)
     from distributed import Client, LocalCluster, as_completed
 
     with contextlib.ExitStack() as stack:
+        # the scheduler of a local cluster lives in this process: keep its INFO lines out
+        quiet = logging.getLogger("distributed")
+        stack.callback(quiet.setLevel, quiet.level)
+        quiet.setLevel(max(quiet.getEffectiveLevel(), logging.WARNING))
         if scheduler is None:
             cluster = stack.enter_context(LocalCluster(
                 n_workers=n_workers, threads_per_worker=1, processes=True,
