@@ -128,9 +128,14 @@ def test_a_killed_worker_loses_and_duplicates_no_cell(tmp_path, cluster):
 
 def test_in_process_equals_a_local_cluster(tmp_path):
     config = demo.DemoConfig(iterations=3000, fail=(0.6,))
-    ds = sweep.run(demo.sweep(XS, SEEDS, config, block_size=3), store=tmp_path, workers=2)
+    try:
+        ds = sweep.run(demo.sweep(XS, SEEDS, config, block_size=3), store=tmp_path, workers=2)
+        # the cluster stays up for the next sweep of this process
+        assert engine.local_cluster(2) is engine._CLUSTERS[2]
+    finally:
+        engine.close_local_clusters()
     assert_same_values(ds, reference(config, block_size=3))
-    assert len({r["worker"] for r in records(tmp_path)}) >= 1
+    assert not engine._CLUSTERS
 
 
 def test_ctrl_c_on_a_cluster_keeps_finished_cells(tmp_path, cluster):

@@ -12,7 +12,8 @@ Where it runs (``run(..., scheduler=, workers=)`` or :func:`configure`):
 
 - ``workers=1`` (or dask not installed): in this process, block after block (for debugging);
 - ``workers=N`` (N > 1) or ``"auto"``: a ``distributed.LocalCluster`` of N single-threaded worker
-  processes (``"auto"``: one per core) started for the sweep and closed after it;
+  processes (``"auto"``: one per core), started by the first sweep that needs it and kept for
+  the next ones until the process exits (:func:`local_cluster`);
 - ``scheduler="tcp://host:8786"``: an existing cluster (``dask scheduler`` and ``dask worker``
   processes, which must have this package installed). Results come back to this process, which
   writes the cell files, so workers need no shared file system.
@@ -39,6 +40,7 @@ together, so a restarted sweep computes every cell in the batch an uninterrupted
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import logging
@@ -282,8 +284,47 @@ def _have_distributed() -> bool:
     return True
 
 
+_CLUSTERS: dict[int, Any] = {}
+
+
+def local_cluster(n_workers: int):
+    """A LocalCluster of ``n_workers`` single-threaded worker processes, started on first use and
+    kept for the later sweeps of this process (the phase diagram's panels, ``grokking run all``);
+    closed when the process exits or by :func:`close_local_clusters`."""
+    from distributed import LocalCluster
+
+    cluster = _CLUSTERS.get(n_workers)
+    if cluster is None or cluster.status.name in ("closing", "closed"):
+        quiet = logging.getLogger("distributed")
+        level = quiet.level
+        quiet.setLevel(max(quiet.getEffectiveLevel(), logging.WARNING))
+        try:
+            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=":0", silence_logs=logging.ERROR)
+        finally:
+            quiet.setLevel(level)
+        if not _CLUSTERS:
+            atexit.register(close_local_clusters)
+        _CLUSTERS[n_workers] = cluster
+    return cluster
+
+
+def close_local_clusters() -> None:
+    """Close the local clusters started by :func:`local_cluster`."""
+    quiet = logging.getLogger("distributed")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)        # at exit the log streams may be closed already
+    try:
+        while _CLUSTERS:
+            _, cluster = _CLUSTERS.popitem()
+            with contextlib.suppress(Exception):
+                cluster.close()
+    finally:
+        quiet.setLevel(level)
+
+
 def _run_distributed(sweep, cells, parts, scheduler, n_workers, save, lost, bar) -> None:
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, as_completed
 
     with contextlib.ExitStack() as stack:
         # the scheduler of a local cluster lives in this process: keep its INFO lines out
@@ -291,12 +332,8 @@ def _run_distributed(sweep, cells, parts, scheduler, n_workers, save, lost, bar)
         stack.callback(quiet.setLevel, quiet.level)
         quiet.setLevel(max(quiet.getEffectiveLevel(), logging.WARNING))
         if scheduler is None:
-            cluster = stack.enter_context(LocalCluster(
-                n_workers=n_workers, threads_per_worker=1, processes=True,
-                dashboard_address=":0", silence_logs=logging.ERROR))
-            client = stack.enter_context(Client(cluster))
-        else:
-            client = stack.enter_context(Client(scheduler))
+            scheduler = local_cluster(n_workers).scheduler_address
+        client = stack.enter_context(Client(scheduler))
         # one key per block and run (a task of an earlier run may still be known to the scheduler)
         prefix = f"{sweep.name}-{config_hash(sweep.store_config())}-{uuid.uuid4().hex[:8]}"
         futures = {}
