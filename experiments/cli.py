@@ -93,9 +93,9 @@ def _add_sweep_args(p) -> None:
                    "1 runs them in this process")
 
 
-def _configure_sweeps(args, store_root: Path) -> None:
-    """Check --scheduler/--workers (InputError: exit 2 before anything runs); set the sweep layer's
-    defaults for this command."""
+def _sweep_settings(args, store_root: Path):
+    """Check --scheduler/--workers (InputError: exit 2 before anything runs); the sweep layer's
+    settings for this command, as a context manager."""
     from grokking_workbench.numerics import sweep
     from grokking_workbench.numerics.sweep.engine import check_scheduler, check_workers
     from grokking_workbench.numerics.validate import InputError
@@ -104,8 +104,8 @@ def _configure_sweeps(args, store_root: Path) -> None:
     if scheduler is not None and args.workers is not None:
         raise InputError("workers", "sizes a local cluster; not with --scheduler")
     workers = check_workers("auto" if args.workers is None else args.workers)
-    sweep.configure(scheduler=scheduler, workers=workers, store_root=store_root,
-                    progress=sys.stderr.isatty())
+    return sweep.settings(scheduler=scheduler, workers=workers, store_root=store_root,
+                          progress=sys.stderr.isatty())
 
 
 def _run(args) -> int:
@@ -117,13 +117,14 @@ def _run(args) -> int:
         return 0 if args.list else EXIT_BAD_INPUT
     label = "quick" if args.quick else "full"
     if args.name == "all":
-        _configure_sweeps(args, (args.out_dir or Path("results")) / "sweep-cells")
+        sweeps = _sweep_settings(args, (args.out_dir or Path("results")) / "sweep-cells")
         from grokking_workbench.theory import codegen
 
         derive_outcome = codegen.check_outcome()
-        outcomes, index = runner.run_all(label, args.out_dir or Path("results"),
-                                         overwrite=args.overwrite, command=_command_line(),
-                                         extra=[derive_outcome])
+        with sweeps:
+            outcomes, index = runner.run_all(label, args.out_dir or Path("results"),
+                                             overwrite=args.overwrite, command=_command_line(),
+                                             extra=[derive_outcome])
         for o in outcomes:
             print(f"{o.name:24s} {o.status:10s} {o.seconds:8.1f} s"
                   + ("" if o.claim_ok is None else f"  claim holds: {o.claim_ok}"))
@@ -134,9 +135,9 @@ def _run(args) -> int:
     except KeyError as exc:
         print(f"grokking run: {exc.args[0]}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    _configure_sweeps(args, (args.out_dir or Path("results") / args.name) / "cells")
-    o = runner.run_one(args.name, label, args.out_dir, overwrite=args.overwrite,
-                       command=_command_line())
+    with _sweep_settings(args, (args.out_dir or Path("results") / args.name) / "cells"):
+        o = runner.run_one(args.name, label, args.out_dir, overwrite=args.overwrite,
+                           command=_command_line())
     for path in o.files:
         print(f"wrote {path}")
     if o.claim_ok is not None:

@@ -44,6 +44,15 @@ where 90 % needs every other validation sample, i.e. a precise linear representa
 decoder, and not for every initialisation of such a split: the region is narrow. S_3 splits are
 uniform random 24/12 splits.
 
+Cost. A cell-step (one configuration, one step, width 200) costs about 0.6 ms on an idle core in
+batches of 8 or more (``benchmarks/phase_diagram.py``), ~1 ms on this 2-core machine under a load
+of 6 and ~3.7 ms under a load of 9. The full 6b panel over one pair is 121 cells x 1e5 steps =
+1.2e7 cell-steps: about 2 core-hours idle, i.e. ~1 hour on 2 workers, less the early exit (on the
+quick 4 x 4 grid 22 % of the cell-steps but only 6 % of the wall time: a block runs until its
+last cell is decided). The full configuration (6a, 6b over 3 pairs, 6c, 6d: 726 cells) is about
+7.3e7 cell-steps, ~12 core-hours idle; ``grokking run phase-diagram`` runs it, resumable, on a
+LocalCluster or with ``--scheduler`` on a larger cluster.
+
 Quick configuration: panel 6b on a 4 x 4 grid with the same dynamics on a 10x shorter clock:
 every learning rate x10 and the step budget and delay / 10 (Adam moves each parameter by about
 its learning rate per step and AdamW decays it by ``lr * wd`` per step, so multiplying all
