@@ -90,7 +90,34 @@ def _add_run(sub) -> None:
     p.add_argument("--data-dir", type=Path, default=None,
                    help="digit experiments: read the standard MNIST IDX files from this folder instead "
                    "of scikit-learn's bundled 8 x 8 digits (nothing is downloaded)")
+    _add_sweep_args(p)
     p.set_defaults(handler=_run)
+
+
+def _add_sweep_args(p) -> None:
+    """Where the grids of sweep experiments (numerics.sweep) run; finished cells are kept under
+    DIR/cells/ (for 'all': ROOT/sweep-cells/), and a rerun skips them."""
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="run grids on an existing dask cluster (e.g. tcp://host:8786; start one with "
+                   "`dask scheduler` and `dask worker ADDRESS`)")
+    p.add_argument("--workers", default=None, metavar="N",
+                   help="grids on a local cluster of N worker processes (default: one per core); "
+                   "1 runs them in this process")
+
+
+def _sweep_settings(args, store_root: Path):
+    """Check --scheduler/--workers (InputError: exit 2 before anything runs); the sweep layer's
+    settings for this command, as a context manager."""
+    from grokking_workbench.numerics import sweep
+    from grokking_workbench.numerics.sweep.engine import check_scheduler, check_workers
+    from grokking_workbench.numerics.validate import InputError
+
+    scheduler = check_scheduler(args.scheduler)
+    if scheduler is not None and args.workers is not None:
+        raise InputError("workers", "sizes a local cluster; not with --scheduler")
+    workers = check_workers("auto" if args.workers is None else args.workers)
+    return sweep.settings(scheduler=scheduler, workers=workers, store_root=store_root,
+                          progress=sys.stderr.isatty())
 
 
 def _run(args) -> int:
@@ -108,11 +135,12 @@ def _run(args) -> int:
         if args.data_dir is not None:
             raise InputError("data-dir", "give it with one digit experiment (digits-grokking, digits-alpha), "
                              "not with 'all'")
-
+        sweeps = _sweep_settings(args, (args.out_dir or Path("results")) / "sweep-cells")
         derive_outcome = check_outcome()
-        outcomes, index = runner.run_all(label, args.out_dir or Path("results"),
-                                         overwrite=args.overwrite, command=_command_line(),
-                                         extra=[derive_outcome], report=print)
+        with sweeps:
+            outcomes, index = runner.run_all(label, args.out_dir or Path("results"),
+                                             overwrite=args.overwrite, command=_command_line(),
+                                             extra=[derive_outcome], report=print)
         print(f"wrote {index}")
         if any(o.status.startswith("interrupted") for o in outcomes):
             return EXIT_INTERRUPTED
@@ -122,8 +150,9 @@ def _run(args) -> int:
     except KeyError as exc:
         print(f"grokking run: {exc.args[0]}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    o = runner.run_one(args.name, label, args.out_dir, overwrite=args.overwrite,
-                       command=_command_line(), data_dir=args.data_dir)
+    with _sweep_settings(args, (args.out_dir or Path("results") / args.name) / "cells"):
+        o = runner.run_one(args.name, label, args.out_dir, overwrite=args.overwrite,
+                           command=_command_line(), data_dir=args.data_dir)
     for path in o.files:
         print(f"wrote {path}")
     if o.status.startswith("interrupted"):

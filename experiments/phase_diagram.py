@@ -1,72 +1,145 @@
-"""Phase diagrams of the toy addition model (Liu et al. 2022, Sec. 4.1, Fig. 6a-b).
+"""Phase diagrams of Liu et al. 2022 (Sec. 4.1, Fig. 6a-d) on the toy model, as sweeps.
 
-Two grids, each trained as one batched computation (``numerics.simulate.toy_addition``, whose
-defaults are the paper's toy model: 1-D embeddings, tanh decoder 1-200-200-30, random 30-D
-targets, mean-squared error, full batch): decoder learning rate against decoder weight decay at
-a fixed embedding learning rate (Fig. 6b), and embedding learning rate against decoder learning
-rate at a fixed weight decay (Fig. 6a). p = 10, 45/10 train/validation split, one split per
-seed. Every point is classified from the first steps at which training and validation accuracy
-reach 90 % (the paper's Table 1 is not in the text; these definitions are written into the
-dataset):
+The toy model (``numerics.simulate.toy_addition``, whose defaults are the paper's: 1-D
+embeddings, tanh decoder 1-200-200-30, random 30-D targets, mean-squared error, full batch,
+embedding Adam, decoder AdamW) on four panels (:data:`FULL_PANELS`):
+
+* 6a: embedding learning rate (1e-5 .. 1e-2) against decoder learning rate, weight decay 0;
+* 6b: decoder weight decay (0 .. 10) against decoder learning rate (1e-4 .. 1e-2, as in the
+  authors' sweep), embedding lr 1e-3, regression, over 3 (split, initialisation) pairs;
+* 6c: the same axes with classification (one-hot targets, cross-entropy);
+* 6d: the same axes on the permutation group S_3 (36 ordered pairs, 24 for training, 3 x 3
+  matrix embeddings multiplied, N(0, 1) initial entries, as in the authors' permutation script).
+
+p = 10 and a 45/10 split for addition; 100,000 steps; 90 % thresholds; grokking needs a delay of
+at least 1,000 steps. Every cell (y, decoder lr, pair) is classified from the first steps at
+which training and validation accuracy reach 90 % (the paper's Table 1 is not in the text; these
+definitions are written into the dataset):
 
 * comprehension: both reached, the validation step trails the train step by < ``delay`` steps;
 * grokking: both reached, the validation step trails by >= ``delay`` steps;
 * memorisation: only the training accuracy is reached within the budget;
 * confusion: the training accuracy is not reached (whether or not validation is).
 
-Splits. Only splits on which 90 % validation accuracy is possible at all are used (every
-validation sample whose sum ``i + j`` never occurs in training is lost whatever the
+Each panel is a sweep (``numerics.sweep``): blocks of ``block_size`` cells are trained as one
+batch (one task each), in process or on a dask cluster (``grokking run phase-diagram
+[--workers N | --scheduler ADDRESS]``), every finished cell is kept on disk and a rerun skips it.
+Early exit: a cell stops as soon as both thresholds are reached (its phase is then comprehension
+or grokking whatever follows) and leaves its batch; only memorisation and confusion need the
+whole budget. The dataset holds per panel the first-reach steps, the stop step, the phase of
+every cell, the probability of each phase at each point (share of the pairs), the status of every
+cell, and the verdict on each of the paper's statements (``verdict_<panel>_<statement>``
+attributes, :func:`verdicts`).
+
+Splits. For addition only splits on which 90 % validation accuracy is possible at all are used
+(every validation sample whose sum ``i + j`` never occurs in training is lost whatever the
 representation; ``numerics.representation.seen_label_fraction``), drawn at random among those
 whose best validation accuracy lies in ``[val_best_min, val_best_max]``; the best accuracy of
-each split is stored (``val_best``). This matters for grokking: on 10 validation samples a split
-whose validation sums all occur in training reaches 90 % as soon as the representation is
+each split is stored (``val_best_<panel>``). This matters for grokking: on 10 validation samples a
+split whose validation sums all occur in training reaches 90 % as soon as the representation is
 roughly linear (validation often before training), and in our runs such splits showed only
 comprehension, memorisation and confusion; grokking (validation trailing training by more than
 ``delay``) appeared only on splits with exactly one unseen validation sum (best accuracy 0.9),
 where 90 % needs every other validation sample, i.e. a precise linear representation and
-decoder, and not for every initialisation of such a split: the region is narrow.
+decoder, and not for every initialisation of such a split: the region is narrow. S_3 splits are
+uniform random 24/12 splits.
 
-Full configuration: the paper's grid (decoder lr 1e-4 .. 1e-2 as in the authors' sweep, weight
-decay 0 .. 10, embedding lr 1e-3, 3 seeds, 1e5 steps, delay 1e3). Quick configuration: the same
-dynamics on a 10x shorter clock: every learning rate x10 and the step budget and delay / 10
-(Adam moves each parameter by about its learning rate per step and AdamW decays it by
-``lr * wd`` per step, so multiplying all learning rates by 10 runs the same trajectory in about
-a tenth of the steps, up to the fixed momentum time scales of Adam).
+Cost. A cell-step (one configuration, one step, width 200) costs about 0.6 ms on an idle core in
+batches of 8 or more (``benchmarks/phase_diagram.py``), ~1 ms on this 2-core machine under a load
+of 6 and ~3.7 ms under a load of 9. The full 6b panel over one pair is 121 cells x 1e5 steps =
+1.2e7 cell-steps: about 2 core-hours idle, i.e. ~1 hour on 2 workers, less the early exit (on the
+quick 4 x 4 grid 22 % of the cell-steps but only 6 % of the wall time: a block runs until its
+last cell is decided). The full configuration (6a, 6b over 3 pairs, 6c, 6d: 726 cells) is about
+7.3e7 cell-steps, ~12 core-hours idle; ``grokking run phase-diagram`` runs it, resumable, on a
+LocalCluster or with ``--scheduler`` on a larger cluster.
+
+Quick configuration: panel 6b on a 4 x 4 grid with the same dynamics on a 10x shorter clock:
+every learning rate x10 and the step budget and delay / 10 (Adam moves each parameter by about
+its learning rate per step and AdamW decays it by ``lr * wd`` per step, so multiplying all
+learning rates by 10 runs the same trajectory in about a tenth of the steps, up to the fixed
+momentum time scales of Adam).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from grokking_workbench.experiments.registry import register
+from grokking_workbench.numerics.validate import InputError
 
 PHASES = ("comprehension", "grokking", "memorisation", "confusion")
 COLOURS = ("#2ca02c", "#1f77b4", "#d62728", "#7f7f7f")
+LRS = tuple(float(x) for x in np.geomspace(1e-4, 1e-2, 11))
+WEIGHT_DECAYS = tuple(float(x) for x in np.linspace(0.0, 10.0, 11))
+EMBEDDING_LRS = tuple(float(x) for x in np.geomspace(1e-5, 1e-2, 11))
+Y_AXES = ("weight_decay", "embedding_lr")
+_Y_LONG = {"weight_decay": "decoder weight decay (AdamW)", "embedding_lr": "embedding learning rate (Adam)"}
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One phase diagram: decoder learning rate (columns) against ``y`` (rows), on one task.
+
+    ``y``: ``weight_decay`` (at the fixed ``embedding_lr``) or ``embedding_lr`` (at the fixed
+    ``weight_decay``); ``task``: regression or classification; ``group``: ``addition`` (p
+    symbols, unordered pairs, ``n_train`` of the p(p+1)/2 samples for training) or ``s3`` (36
+    ordered pairs of S_3, 3 x 3 matrix embeddings); ``pairs``: (split, initialisation) pairs per
+    point, pair k using split k and initialisation seed k; ``val_best_min/max``: addition splits
+    are drawn among those whose best possible validation accuracy lies in this range (module
+    docstring); ``embed_init``: law of the initial embeddings (``numerics.simulate.toy_addition``).
+    """
+
+    name: str
+    y: str = "weight_decay"
+    ys: tuple = WEIGHT_DECAYS
+    lrs: tuple = LRS
+    task: str = "regression"
+    group: str = "addition"
+    n_train: int = 45
+    embedding_lr: float = 1e-3
+    weight_decay: float = 0.0
+    pairs: int = 1
+    val_best_min: float = 0.9
+    val_best_max: float = 1.0
+    embed_init: str = "uniform"
+
+    def dims(self) -> tuple[str, str, str]:
+        """The dataset's dimensions of this panel: y, decoder lr, pair."""
+        return f"{self.y}_{self.name}", f"lr_{self.name}", f"pair_{self.name}"
+
+
+#: the paper's Fig. 6a-d with the authors' settings (module docstring)
+FULL_PANELS = (
+    Panel("6a", y="embedding_lr", ys=EMBEDDING_LRS, weight_decay=0.0),
+    Panel("6b", pairs=3),
+    Panel("6c", task="classification"),
+    Panel("6d", group="s3", n_train=24, val_best_min=0.0, embed_init="normal"),
+)
 
 
 @dataclass(frozen=True)
 class Config:
+    """Panels and what they share: ``steps`` (budget), ``threshold`` (accuracy), ``delay``
+    (grokking: validation trails training by at least this many steps), ``eval_every``
+    (resolution of the first-reach steps), the decoder (``width``, ``activation``), the split
+    draws (``split_seed``), torch threads per task, ``early_exit`` (a cell stops once both
+    thresholds are reached) and ``block_size`` (cells trained as one batch, one task each)."""
+
+    panels: tuple = FULL_PANELS
     p: int = 10
-    n_train: int = 45
-    lrs: tuple = tuple(float(x) for x in np.geomspace(1e-4, 1e-2, 11))
-    weight_decays: tuple = tuple(float(x) for x in np.linspace(0.0, 10.0, 11))
-    embedding_lr: float = 1e-3
-    embedding_lrs: tuple = tuple(float(x) for x in np.geomspace(1e-5, 1e-2, 11))
-    weight_decay: float = 0.0
-    seeds: int = 3
     steps: int = 100000
     threshold: float = 0.9
     delay: int = 1000
     eval_every: int = 20
     width: int = 200
     activation: str = "tanh"
-    task: str = "regression"
-    val_best_min: float = 0.9
-    val_best_max: float = 1.0
     split_seed: int = 0
     num_threads: int | None = 1
+    early_exit: bool = True
+    block_size: int = 12
 
 
 def classify(steps_train: np.ndarray, steps_val: np.ndarray, delay: int) -> np.ndarray:
@@ -80,79 +153,213 @@ def classify(steps_train: np.ndarray, steps_val: np.ndarray, delay: int) -> np.n
     return code
 
 
-def splits(config: Config) -> np.ndarray:
-    """One training mask per seed (module docstring: splits where 90 % validation is possible)."""
-    from grokking_workbench.numerics import representation as rep
+def validate(config: Config) -> None:
+    """InputError naming the first bad field (before anything runs)."""
+    from grokking_workbench.numerics.validate import positive_int
 
-    rng = np.random.default_rng(config.split_seed)
-    return rep.generalisable_splits(config.p, config.n_train, config.seeds, rng,
-                                    min_accuracy=config.val_best_min, max_accuracy=config.val_best_max)
-
-
-def _train_grid(config: Config, elr, lr, wd, seeds):
     from grokking_workbench.numerics.simulate import toy_addition as ta
 
-    split = splits(config)
-    spec = ta.ModelSpec(p=config.p, width=config.width, activation=config.activation, task=config.task)
-    batch = ta.Batch.make(embedding_lr=elr, lr=lr, weight_decay=wd, seed=seeds,
-                          train_mask=split[seeds % config.seeds])
-    return ta.train(spec, batch, config.steps, eval_every=config.eval_every,
-                    threshold=config.threshold, num_threads=config.num_threads, progress=True)
+    for name in ("steps", "delay", "eval_every", "block_size", "width", "p"):
+        positive_int(name, getattr(config, name))
+    if not 0 < config.threshold <= 1:
+        raise InputError("threshold", f"must lie in (0, 1], got {config.threshold}")
+    if not config.panels:
+        raise InputError("panels", "at least one panel is needed")
+    names = [pn.name for pn in config.panels]
+    if len(set(names)) != len(names):
+        raise InputError("panels", f"panel names must differ, got {names}")
+    for pn in config.panels:
+        if pn.y not in Y_AXES:
+            raise InputError("y", f"panel {pn.name}: must be one of {Y_AXES}, got {pn.y!r}")
+        positive_int("pairs", pn.pairs)
+        for field_name in ("ys", "lrs"):
+            values = np.asarray(getattr(pn, field_name), float)
+            if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values < 0):
+                raise InputError(field_name, f"panel {pn.name}: needs finite values >= 0")
+        spec = model_spec(config, pn)
+        n = len(spec.samples())
+        if not 1 <= pn.n_train < n:
+            raise InputError("n_train", f"panel {pn.name}: must lie in [1, {n - 1}], got {pn.n_train}")
+        ta.Batch.make(embedding_lr=pn.embedding_lr, lr=1e-3, weight_decay=pn.weight_decay, seed=0,
+                      train_mask=np.ones((1, n), bool))
+
+
+def model_spec(config: Config, panel: Panel):
+    from grokking_workbench.numerics.simulate import toy_addition as ta
+
+    s3 = panel.group == "s3"
+    return ta.ModelSpec(p=6 if s3 else config.p, d_embed=9 if s3 else 1, task=panel.task,
+                        group=panel.group, width=config.width, activation=config.activation,
+                        embed_init=panel.embed_init)
+
+
+def splits(config: Config, panel: Panel | None = None) -> np.ndarray:
+    """One training mask per (split, seed) pair (module docstring: addition splits where 90 %
+    validation is possible; S_3: uniform random splits, pair k from ``split_seed + k``)."""
+    from grokking_workbench.numerics import representation as rep
+
+    panel = panel or config.panels[0]
+    if panel.group == "s3":
+        from grokking_workbench.numerics.networks.data import split_indices
+
+        masks = np.zeros((panel.pairs, 36), bool)
+        for k in range(panel.pairs):
+            masks[k, split_indices(36, panel.n_train, config.split_seed + k)[0]] = True
+        return masks
+    rng = np.random.default_rng(config.split_seed)
+    return rep.generalisable_splits(config.p, panel.n_train, panel.pairs, rng,
+                                    min_accuracy=panel.val_best_min, max_accuracy=panel.val_best_max)
+
+
+def val_best(labels: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Best possible validation accuracy of each split: the share of validation samples whose
+    label occurs in training."""
+    out = []
+    for m in masks:
+        seen = np.isin(labels[~m], labels[m])
+        out.append(seen.mean() if seen.size else 1.0)
+    return np.asarray(out)
+
+
+_RESULTS = {
+    "steps_to_train": "first step with train accuracy >= threshold (NaN: not within the budget)",
+    "steps_to_val": "first step with validation accuracy >= threshold (NaN: not within the budget)",
+    "stop_step": "step at which training stopped (phase decided, or the budget)",
+    "final_train_loss": "train loss at the stop step",
+    "final_val_loss": "validation loss at the stop step",
+    "final_train_acc": "train accuracy at the stop step",
+    "final_val_acc": "validation accuracy at the stop step",
+    "final_rqi": "RQI of the embeddings at the stop step (NaN for S_3)",
+}
+
+
+def run_block(config: Config, cells: list[dict]) -> list[dict]:
+    """Train the cells of one block (one panel: ``config.panels == (panel,)``) as one batch,
+    with early exit; one result dict per cell (the sweep layer's block function)."""
+    from grokking_workbench.numerics.simulate import toy_addition as ta
+
+    (panel,) = config.panels
+    ydim, ldim, pdim = panel.dims()
+    masks = splits(config, panel)
+    ys = np.array([c[ydim] for c in cells], float)
+    pair = np.array([c[pdim] for c in cells], int)
+    elr, wd = (panel.embedding_lr, ys) if panel.y == "weight_decay" else (ys, panel.weight_decay)
+    batch = ta.Batch.make(embedding_lr=elr, lr=[c[ldim] for c in cells], weight_decay=wd,
+                          seed=pair, train_mask=masks[pair])
+    res = ta.train(model_spec(config, panel), batch, config.steps, eval_every=config.eval_every,
+                   threshold=config.threshold, num_threads=config.num_threads, chunk_size=None,
+                   stop_when_decided=config.early_exit)
+    final = res.extra["final"]
+    out = []
+    for k in range(len(cells)):
+        d = {"steps_to_train": float(res.steps_to_train[k]) if res.steps_to_train[k] >= 0 else float("nan"),
+             "steps_to_val": float(res.steps_to_val[k]) if res.steps_to_val[k] >= 0 else float("nan"),
+             "stop_step": int(res.extra["stop_step"][k]),
+             **{f"final_{key}": float(final[key][k]) for key in ("train_loss", "val_loss", "train_acc", "val_acc", "rqi")}}
+        if not np.isfinite(d["final_train_loss"]):
+            d.update(status="diverged", message=f"train loss {d['final_train_loss']} at step {d['stop_step']}")
+        out.append(d)
+    return out
+
+
+def panel_sweep(config: Config, panel: Panel):
+    """The sweep of one panel (``numerics.sweep``): cells (y, decoder lr, pair)."""
+    from grokking_workbench.numerics.sweep import Sweep, Variable
+
+    ydim, ldim, pdim = panel.dims()
+    return Sweep(
+        name=f"phase-diagram-{panel.name}",
+        dims={ydim: list(panel.ys), ldim: list(panel.lrs), pdim: list(range(panel.pairs))},
+        run_block=run_block, config=dataclasses.replace(config, panels=(panel,)),
+        block_size=config.block_size,
+        variables={k: Variable(v) for k, v in _RESULTS.items()},
+        coords={ydim: Variable(_Y_LONG[panel.y]), ldim: Variable("decoder learning rate (AdamW)"),
+                pdim: Variable("(split, initialisation) pair: split k, initialisation seed k")})
+
+
+def phase_probability(code: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Share of the pairs (last axis) of each point in each phase, among the cells that ran to a
+    verdict (NaN where none did); shape (..., 4)."""
+    n = ok.sum(axis=-1)
+    prob = np.stack([((code == k) & ok).sum(axis=-1) for k in range(4)], axis=-1).astype(float)
+    return np.where(n[..., None] > 0, prob / np.maximum(n[..., None], 1), np.nan)
+
+
+def verdicts(panel: Panel, prob: np.ndarray) -> dict[str, tuple[bool, str]]:
+    """The paper's statements on the majority map of one panel (rows: y ascending; columns:
+    decoder lr ascending): all four phases; grokking between comprehension and memorisation;
+    the corners (6b-d: largest lr with least weight decay memorises, with most weight decay is
+    confused; 6a: largest decoder lr with smallest embedding lr memorises, smallest decoder lr
+    with largest embedding lr comprehends)."""
+    maj = np.where(np.isnan(prob).any(axis=-1), -1, np.nan_to_num(prob, nan=-1).argmax(axis=-1))
+    counts = {PHASES[k]: int((maj == k).sum()) for k in range(4)}
+    name = lambda code: PHASES[code] if code >= 0 else "no result"             # noqa: E731
+    out = {"four_phases": (all(v > 0 for v in counts.values()),
+                           ", ".join(f"{k} {v}" for k, v in counts.items()))}
+    between = sandwiched(maj)
+    out["grokking_between"] = (between > 0, f"grokking points between comprehension and memorisation: {between}")
+    if panel.y == "embedding_lr":
+        a, b = name(maj[0, -1]), name(maj[-1, 0])
+        out["corners"] = (a == "memorisation" and b == "comprehension",
+                          f"max lr/min embedding lr: {a}; min lr/max embedding lr: {b}")
+    else:
+        a, b = name(maj[0, -1]), name(maj[-1, -1])
+        out["corners"] = (a == "memorisation" and b == "confusion",
+                          f"max lr/min wd: {a}; max lr/max wd: {b}")
+    return out
 
 
 def run(config: Config):
     import xarray as xr
 
-    from grokking_workbench.numerics import representation as rep
+    from grokking_workbench.numerics import sweep
 
-    S = config.seeds
-    lrs = np.asarray(config.lrs, float)
-    out = {}
-    for panel, ys, yname in (("wd", np.asarray(config.weight_decays, float), "weight_decay"),
-                             ("elr", np.asarray(config.embedding_lrs, float), "embedding_lr")):
-        if len(ys) == 0:
-            continue
-        Y, L, Sd = np.meshgrid(ys, lrs, np.arange(S), indexing="ij")
-        if panel == "wd":
-            res = _train_grid(config, config.embedding_lr, L.ravel(), Y.ravel(), Sd.ravel())
-        else:
-            res = _train_grid(config, Y.ravel(), L.ravel(), config.weight_decay, Sd.ravel())
-        shape = Y.shape
-        tr, va = res.steps_to_train.reshape(shape), res.steps_to_val.reshape(shape)
-        out[panel] = (yname, ys, tr, va, classify(tr, va, config.delay),
-                      res.train_acc[-1].reshape(shape), res.val_acc[-1].reshape(shape),
-                      res.rqi[-1].reshape(shape))
-    data = {}
-    coords = {"lr": ("lr", lrs, {"long_name": "decoder learning rate (AdamW)", "units": "1"}),
-              "seed": ("seed", np.arange(S), {"long_name": "initialisation, targets and split", "units": "1"})}
-    flag = {"flag_values": np.arange(4, dtype=np.int8), "flag_meanings": " ".join(PHASES)}
-    for panel, (yname, ys, tr, va, code, tacc, vacc, rqi) in out.items():
-        sfx = "" if panel == "wd" else "_vs_embedding_lr"
-        dims = (yname, "lr", "seed")
-        coords[yname] = (yname, ys, {"long_name": {"weight_decay": "decoder weight decay (AdamW)",
-                                                    "embedding_lr": "embedding learning rate (Adam)"}[yname],
-                                     "units": "1"})
-        nan = lambda a: np.where(a >= 0, a, np.nan).astype(float)
-        data["steps_to_train" + sfx] = (dims, nan(tr), {"long_name": f"first step with train accuracy >= {config.threshold}", "units": "1"})
-        data["steps_to_val" + sfx] = (dims, nan(va), {"long_name": f"first step with validation accuracy >= {config.threshold}", "units": "1"})
-        data["phase" + sfx] = (dims, code, {"long_name": "learning phase", "units": "1", **flag})
-        frac = np.stack([(code == k).mean(axis=-1) for k in range(4)], axis=-1)
-        data["phase_fraction" + sfx] = ((yname, "lr", "phase_name"), frac, {"long_name": "fraction of seeds in each phase", "units": "1"})
-        data["final_train_acc" + sfx] = (dims, tacc, {"long_name": "train accuracy at the end of the budget", "units": "1"})
-        data["final_val_acc" + sfx] = (dims, vacc, {"long_name": "validation accuracy at the end of the budget", "units": "1"})
-        data["final_rqi" + sfx] = (dims, rqi, {"long_name": "RQI of the embeddings at the end of the budget", "units": "1"})
-    coords["phase_name"] = ("phase_name", list(PHASES), {"long_name": "learning phase", "units": "1"})
-    data["val_best"] = ("seed", rep.seen_label_fraction(config.p, splits(config)),
-                        {"long_name": "best possible validation accuracy of the seed's split (share of validation sums seen in training)", "units": "1"})
-    ds = xr.Dataset(data, coords=coords, attrs={
-        "paper": "Liu et al. 2022, Fig. 6a-b",
+    validate(config)
+    parts, attrs, statuses = [], {}, []
+    for panel in config.panels:
+        ds = sweep.run(panel_sweep(config, panel))
+        n = panel.name
+        ydim, ldim, pdim = panel.dims()
+        ok = ds.cell_status.values == "ok"
+        tr = np.nan_to_num(ds.steps_to_train.values, nan=-1)
+        va = np.nan_to_num(ds.steps_to_val.values, nan=-1)
+        code = np.where(ok, classify(tr, va, config.delay), -1).astype(np.int8)
+        prob = phase_probability(code, ok)
+        ds["phase"] = ((ydim, ldim, pdim), code, {
+            "long_name": "learning phase (-1: no verdict, the cell failed or did not run)", "units": "1",
+            "flag_values": np.arange(-1, 4, dtype=np.int8), "flag_meanings": "none " + " ".join(PHASES)})
+        ds["phase_probability"] = ((ydim, ldim, "phase_name"), prob, {
+            "long_name": "share of the (split, seed) pairs in each phase", "units": "1"})
+        spec = model_spec(config, panel)
+        ds["val_best"] = (pdim, val_best(spec.labels(), splits(config, panel)), {
+            "long_name": "best possible validation accuracy of the pair's split (share of validation labels seen in training)",
+            "units": "1"})
+        ds = ds.rename({v: f"{v}_{n}" for v in ds.data_vars})
+        for key, (good, note) in verdicts(panel, prob).items():
+            attrs[f"verdict_{n}_{key}"] = f"{'holds' if good else 'fails'}: {note}"
+        attrs[f"cells_{n}"] = ds.attrs["sweep_cells"]
+        attrs[f"cpu_seconds_{n}"] = round(float(np.nansum(ds[f"cell_seconds_{n}"].values)), 1)
+        attrs[f"panel_{n}"] = (f"{_Y_LONG[panel.y]} x decoder lr; {panel.group} {panel.task}, "
+                               f"{panel.n_train} training samples, {panel.pairs} pair(s); fixed "
+                               + (f"embedding lr {panel.embedding_lr}" if panel.y == "weight_decay"
+                                  else f"weight decay {panel.weight_decay}"))
+        statuses.append(ds.attrs["status"])
+        ds.attrs = {}
+        parts.append(ds)
+    out = xr.merge(parts, combine_attrs="override")
+    out.coords["phase_name"] = ("phase_name", list(PHASES), {"long_name": "learning phase", "units": "1"})
+    out.attrs = {
+        "paper": "Liu et al. 2022, Fig. 6a-d",
+        "panels": " ".join(pn.name for pn in config.panels),
         "phase_definitions": (f"accuracy threshold {config.threshold} for train and validation; "
                               f"comprehension: both reached, validation trails train by < {config.delay} steps; "
                               f"grokking: both reached, trails by >= {config.delay} steps; memorisation: only train "
                               f"reached within {config.steps} steps; confusion: train not reached"),
-        "embedding_lr_fixed": config.embedding_lr, "weight_decay_fixed": config.weight_decay,
-        "steps": config.steps, "delay": config.delay})
-    return ds
+        "early_exit": int(config.early_exit), "steps": config.steps, "delay": config.delay, **attrs,
+        "status": ("complete" if all(st == "complete" for st in statuses)
+                   else "; ".join(f"{pn.name}: {st}" for pn, st in zip(config.panels, statuses)
+                                  if st != "complete"))}
+    return out
 
 
 def majority_phase(codes: np.ndarray) -> np.ndarray:
@@ -161,23 +368,37 @@ def majority_phase(codes: np.ndarray) -> np.ndarray:
     return counts.argmax(axis=-1)
 
 
+def _panels(ds) -> list[str]:
+    return ds.attrs.get("panels", "").split()
+
+
 def plot(ds):
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
 
-    panels = [(v, y) for v, y in (("phase_vs_embedding_lr", "embedding_lr"), ("phase", "weight_decay")) if v in ds]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5), squeeze=False)
+    names = _panels(ds)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 4.2), squeeze=False)
     cmap = ListedColormap(COLOURS)
-    for ax, (var, yname) in zip(axes[0], panels):
-        maj = majority_phase(ds[var].values)
-        x, y = np.log10(ds.lr.values), ds[yname].values
-        ylog = yname == "embedding_lr"
-        ax.pcolormesh(x, np.log10(y) if ylog else y, maj, cmap=cmap, vmin=-0.5, vmax=3.5, shading="nearest")
+    for ax, n in zip(axes[0], names):
+        prob = ds[f"phase_probability_{n}"]
+        ydim = prob.dims[0]
+        p = prob.values
+        maj = np.where(np.isnan(p).any(axis=-1), np.nan, np.nan_to_num(p).argmax(axis=-1))
+        x = np.log10(prob[prob.dims[1]].values)
+        y = prob[ydim].values
+        ylog = ydim.startswith("embedding_lr")
+        ax.pcolormesh(x, np.log10(y) if ylog else y, np.ma.masked_invalid(maj), cmap=cmap,
+                      vmin=-0.5, vmax=3.5, shading="nearest")
+        # how sure: the majority phase's share of the pairs, as a number where it is < 1
+        top = np.nan_to_num(p).max(axis=-1)
+        for (i, j), v in np.ndenumerate(top):
+            if 0 < v < 1:
+                ax.text(x[j], (np.log10(y) if ylog else y)[i], f"{v:.1g}", ha="center", va="center", fontsize=6)
         ax.set(xlabel="log10 decoder learning rate",
                ylabel="log10 embedding learning rate" if ylog else "decoder weight decay",
-               title="Fig. 6a" if ylog else "Fig. 6b (majority over seeds)")
-    axes[0][-1].legend(handles=[Patch(color=c, label=n) for c, n in zip(COLOURS, ds.phase_name.values)],
+               title=f"Fig. {n} ({ds.sizes[prob.dims[1].replace('lr_', 'pair_')]} pair(s))")
+    axes[0][-1].legend(handles=[Patch(color=c, label=n) for c, n in zip(COLOURS, PHASES)],
                        fontsize=7, loc="upper left")
     fig.tight_layout()
     return fig
@@ -223,14 +444,11 @@ def statements(ds) -> list[tuple[str, str, str]]:
 
 
 def check(ds) -> tuple[bool, str]:
-    maj = majority_phase(ds.phase.values)
-    ok, msg = _check_map(maj)
-    parts = [f"majority over {ds.sizes['seed']} seeds: {msg}"]
-    if ds.sizes["seed"] > 1:
-        for s in range(ds.sizes["seed"]):
-            parts.append(f"seed {s} (best val. acc. {float(ds.val_best[s]):.1f}): "
-                         f"{_check_map(ds.phase.values[..., s])[1]}")
-    return ok, " | ".join(parts)
+    """Every verdict of every panel (``verdict_<panel>_<statement>`` attributes written by
+    :func:`run`, on the majority map of the phase probabilities)."""
+    keys = sorted(k for k in ds.attrs if k.startswith("verdict_"))
+    ok = bool(keys) and all(ds.attrs[k].startswith("holds") for k in keys)
+    return ok, " | ".join(f"{k[len('verdict_'):]}: {ds.attrs[k]}" for k in keys)
 
 
 register(
@@ -242,9 +460,9 @@ register(
     # One split and one initialisation: the grokking region is narrow and depends on both (the
     # same split with initialisation seed 2 memorises where seed 0 groks; splits whose validation
     # sums all occur in training show comprehension, memorisation and confusion only)
-    quick=Config(lrs=(1e-3, 3e-3, 1e-2, 3e-2), weight_decays=(0.0, 3.0, 6.0, 9.0), embedding_lr=1e-2,
-                 embedding_lrs=(), seeds=1, steps=3000, delay=100, eval_every=10,
-                 val_best_min=0.9, val_best_max=0.9),
+    quick=Config(panels=(Panel("6b", ys=(0.0, 3.0, 6.0, 9.0), lrs=(1e-3, 3e-3, 1e-2, 3e-2),
+                               embedding_lr=1e-2, val_best_min=0.9, val_best_max=0.9),),
+                 steps=3000, delay=100, eval_every=10, block_size=8),
     full=Config(),
     run=run, plot=plot, statements=statements,
 )

@@ -14,18 +14,66 @@ features grow, and the network ends near kernel regression, without grokking.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from grokking_workbench.experiments._wide_curves import Curves, mean_se, run_curves
+from grokking_workbench.experiments._wide_curves import _LONG, Curves, mean_se, run_curves
 from grokking_workbench.experiments.registry import register
 from grokking_workbench.numerics import statistics as st
 from grokking_workbench.numerics.simulate.wide import WideConfig
 
+_PER_SEED = ("time_to_grok", "t_train_fall", "t_test_fall", "kernel_test_loss")
+_CURVES = ("train_loss", "test_loss")
+
+
+def record_times(net: WideConfig) -> np.ndarray:
+    from grokking_workbench.numerics.simulate.committee import record_steps
+
+    return record_steps(net.t_max, net.dt, net.records) * net.dt
+
+
+def run_block(config: Curves, cells: list[dict]) -> list[dict]:
+    """The sweep layer's block function: the block's cells of each alpha as one batched
+    simulation over their eps values and the seeds; one result dict per cell."""
+    T = len(record_times(config.net))
+    results = {}
+    for alpha in dict.fromkeys(c["alpha"] for c in cells):
+        eps = tuple(c["eps"] for c in cells if c["alpha"] == alpha)
+        net = dataclasses.replace(config.net, alpha=(alpha,), eps=eps)
+        ds = run_curves(dataclasses.replace(config, net=net)).isel(alpha=0)
+        for k, e in enumerate(eps):
+            one = ds.isel(eps=k)
+            d = {name: one[name].values for name in _PER_SEED}
+            for name in _CURVES:
+                x = one[name].values
+                d[name] = np.pad(x, ((0, 0), (0, T - x.shape[-1])), constant_values=np.nan)
+            if ds.attrs["status"] != "complete":
+                d.update(status="diverged", message=ds.attrs["status"])
+            results[(alpha, e)] = d
+    return [results[(c["alpha"], c["eps"])] for c in cells]
+
 
 def run(config: Curves):
-    ds = run_curves(config)
-    ds = ds[["time_to_grok", "t_train_fall", "t_test_fall", "train_loss", "test_loss",
-             "kernel_test_loss"]]
+    """The (alpha, eps) grid as a sweep (``numerics.sweep``): one task per alpha, its eps values
+    and seeds batched; in process or on a dask cluster (``grokking run time-to-grok --workers N``)."""
+    from grokking_workbench.numerics import sweep
+    from grokking_workbench.numerics.sweep import Sweep, Variable
+
+    net = config.net
+    f = config.grok_fraction
+    variables = {name: Variable(_LONG[name] + (f" (grok_fraction = {f:g})" if name != "kernel_test_loss" else ""),
+                                dims=("seed",)) for name in _PER_SEED}
+    variables.update(train_loss=Variable("train loss", dims=("seed", "t")),
+                     test_loss=Variable("held-out loss", dims=("seed", "t")))
+    grid = Sweep(name="time-to-grok", dims={"alpha": list(net.alpha), "eps": list(net.eps)},
+                 run_block=run_block, config=config, variables=variables, block_size=len(net.eps),
+                 coords={"alpha": Variable("output scale alpha (laziness)"),
+                         "eps": Variable("quadratic part eps of the activation (NTK alignment)")},
+                 extra_coords={"seed": (list(range(net.seeds)), Variable("dataset and initialisation")),
+                               "t": (record_times(net), Variable("training time t = steps x dt"))})
+    ds = sweep.run(grid)
+    ds.attrs["grok_fraction"] = f
     ds.attrs["definition"] = ("time_to_grok = t_test_fall - t_train_fall, the first times the "
                               "test and train loss fall below grok_fraction of their t = 0 values")
     return ds

@@ -155,3 +155,49 @@ def test_rejects_bad_configuration():
     with pytest.raises(InputError):
         ta.train(spec, ta.Batch.make(embedding_lr=1e-3, lr=1e-3, weight_decay=0, seed=0,
                                      train_mask=np.ones((1, 55), bool)), 5)
+
+
+def test_early_exit_stops_decided_configurations_and_leaves_the_others_unchanged():
+    """A configuration whose train and validation accuracy have both reached the threshold stops
+    there and leaves the batch; the others train exactly as without early exit (float64)."""
+    spec = ta.ModelSpec(p=6, width=16)
+    masks = rep.generalisable_splits(6, 17, 4, np.random.default_rng(1), min_accuracy=1.0)
+    batch = ta.Batch.make(embedding_lr=3e-2, lr=[3e-2, 1e-2, 1e-4, 3e-3], weight_decay=0.0,
+                          seed=[0, 1, 2, 3], train_mask=masks)
+    kw = dict(eval_every=5, num_threads=1, dtype="float64")
+    full = ta.train(spec, batch, 200, **kw)
+    early = ta.train(spec, batch, 200, stop_when_decided=True, **kw)
+    decided = (full.steps_to_train >= 0) & (full.steps_to_val >= 0)
+    assert decided.tolist() == [True, False, False, False]
+    np.testing.assert_array_equal(early.steps_to_train, full.steps_to_train)
+    np.testing.assert_array_equal(early.steps_to_val, full.steps_to_val)
+    stop = early.extra["stop_step"]
+    assert stop[0] == max(full.steps_to_train[0], full.steps_to_val[0]) < 200
+    assert stop[1:].tolist() == [200, 200, 200]
+    assert early.extra["final"]["train_acc"][0] >= 0.9 and early.extra["final"]["val_acc"][0] >= 0.9
+    # the stopped configuration's parameters are those of its stop step, not of step 200
+    assert np.abs(early.extra["params"]["embedding"][0] - full.extra["params"]["embedding"][0]).max() > 1e-3
+    for k in range(1, 4):
+        np.testing.assert_array_equal(early.extra["params"]["embedding"][k], full.extra["params"]["embedding"][k])
+    np.testing.assert_array_equal(early.extra["final"]["train_loss"][1:], full.train_loss[-1][1:])
+    # records after the stop are NaN
+    assert np.isnan(early.train_loss[-1][0]) and np.isfinite(early.train_loss[-1][1:]).all()
+
+
+def test_s3_model_multiplies_matrix_embeddings():
+    spec = ta.ModelSpec(p=6, d_embed=9, group="s3", width=16)
+    labels = spec.labels()
+    # element 0 is the identity: e h = h and g e = g; the table is a Latin square
+    assert labels[:6].tolist() == list(range(6)) and labels[::6].tolist() == list(range(6))
+    assert all(sorted(labels[6 * g:6 * g + 6]) == list(range(6)) for g in range(6))
+    assert np.isnan(ta.train(spec, ta.Batch.make(embedding_lr=1e-2, lr=1e-2, weight_decay=0, seed=0,
+                                                 train_mask=np.ones((1, 36), bool)), 1).rqi).all()
+    mask = np.zeros((2, 36), bool)
+    mask[:, :24] = True
+    batch = ta.Batch.make(embedding_lr=1e-2, lr=[1e-3, 1e-2], weight_decay=[0.0, 1.0], seed=[0, 1],
+                          train_mask=mask)
+    res = ta.train(spec, batch, 30, dtype="float64", num_threads=1)
+    ref = ta.train_loop(spec, batch, 30, dtype="float64", num_threads=1)
+    np.testing.assert_allclose(res.extra["params"]["embedding"], ref["embeddings"], rtol=0, atol=BATCH_ATOL)
+    with pytest.raises(InputError, match="^group"):
+        ta.ModelSpec(p=6, group="s3")

@@ -1,7 +1,10 @@
 """Torch toy model of Liu et al. 2022 (Sec. 2, Sec. 4.1), many configurations in one computation.
 
 ``(a, b) -> Dec(E_a + E_b)``: trainable embeddings ``E_k`` (``d_embed`` dimensions) of the
-symbols ``k = 0 .. p-1``, summed and decoded by an MLP. Targets: fixed random vectors ``Y_c``
+symbols ``k = 0 .. p-1``, summed and decoded by an MLP. For the permutation group S_3
+(``group="s3"``, Liu et al. Sec. 4.1; the authors' ``run_toy_model_permutations_ng.py``) the
+embeddings of the six elements are 3 x 3 matrices, combined by their product
+``Dec(E_g E_h)`` over the 36 ordered pairs, with the index of ``g h`` as label. Targets: fixed random vectors ``Y_c``
 (regression, mean-squared error; a prediction is correct when the nearest target vector is the
 right one) or one-hot vectors (classification, cross-entropy), with ``c = a + b`` (``2p - 1``
 labels) or ``c = (a + b) mod modulus``. Samples are unordered pairs (``numerics.representation``).
@@ -53,6 +56,7 @@ from grokking_workbench.numerics.validate import InputError, positive_int
 log = logging.getLogger(__name__)
 
 TASKS = ("regression", "classification")
+GROUPS = ("addition", "s3")
 ACTIVATIONS = ("tanh", "relu", "silu")
 EMBED_INITS = ("uniform", "normal")
 BETAS = (0.9, 0.999)
@@ -74,6 +78,7 @@ class ModelSpec:
     d_embed: int = 1
     task: str = "regression"
     modulus: int | None = None
+    group: str = "addition"
     width: int = 200
     depth: int = 2
     activation: str = "tanh"
@@ -96,10 +101,40 @@ class ModelSpec:
             raise InputError("embed_init", f"must be one of {EMBED_INITS}, got {self.embed_init!r}")
         if self.modulus is not None:
             positive_int("modulus", self.modulus)
+        if self.group not in GROUPS:
+            raise InputError("group", f"must be one of {GROUPS}, got {self.group!r}")
+        if self.group == "s3" and (self.p != 6 or self.d_embed != 9 or self.modulus is not None):
+            raise InputError("group", "s3 needs p = 6 (the elements), d_embed = 9 (3 x 3 matrices) "
+                             "and no modulus")
 
     @property
     def n_labels(self) -> int:
-        return rep.n_labels(self.p, self.modulus)
+        return 6 if self.group == "s3" else rep.n_labels(self.p, self.modulus)
+
+    def samples(self) -> np.ndarray:
+        """The full dataset as symbol pairs (n, 2): unordered pairs ``i <= j`` for addition, the
+        36 ordered pairs (g, h) for S_3 (elements in the order of
+        ``numerics.networks.data.s3_elements``)."""
+        if self.group == "s3":
+            return np.array([(i, j) for i in range(6) for j in range(6)])
+        return rep.full_dataset(self.p)
+
+    def labels(self) -> np.ndarray:
+        """The label of each sample: ``i + j`` (mod ``modulus``), or the index of the product g h."""
+        samples = self.samples()
+        if self.group == "s3":
+            from grokking_workbench.numerics.networks.data import s3_elements, s3_product
+
+            els = s3_elements()
+            index = {g: k for k, g in enumerate(els)}
+            return np.array([index[s3_product(els[i], els[j])] for i, j in samples])
+        return rep.labels(samples, self.modulus)
+
+    def quadruples(self) -> np.ndarray:
+        """Parallelograms for the RQI (none for S_3, whose RQI is then NaN)."""
+        if self.group == "s3":
+            return np.zeros((0, 4), dtype=np.int64)
+        return rep.quadruples(self.p, modulus=self.modulus)
 
     @property
     def d_out(self) -> int:
@@ -146,6 +181,7 @@ def build_module(spec: ModelSpec, dtype=None):
             super().__init__()
             self.embedding = nn.Parameter(torch.zeros(spec.p, spec.d_embed, dtype=dtype))
             layers, d = [], spec.d_embed
+            self.s3 = spec.group == "s3"
             for _ in range(spec.depth):
                 layers += [nn.Linear(d, spec.width, dtype=dtype), _activation(spec.activation)]
                 d = spec.width
@@ -153,6 +189,11 @@ def build_module(spec: ModelSpec, dtype=None):
             self.decoder = nn.Sequential(*layers)
 
         def forward(self, a, b):
+            if self.s3:
+                # S_3 (the authors' permutation-group model): 3 x 3 matrix embeddings, multiplied
+                ea = self.embedding[a].unflatten(-1, (3, 3))
+                eb = self.embedding[b].unflatten(-1, (3, 3))
+                return self.decoder((ea @ eb).flatten(-2))
             return self.decoder(self.embedding[a] + self.embedding[b])
 
     return ToyAddition()
@@ -315,7 +356,8 @@ def _adam_update(param, grad, m, v, step, lr, wd, betas=BETAS, eps=ADAM_EPS):
 def train(spec: ModelSpec, batch: Batch, steps: int, record_steps=None, *, eval_every: int = 10,
           threshold: float = 0.9, rqi_threshold: float = 0.95, rqi_delta: float = 0.05,
           dtype: str = "float32", device: str = "cpu", progress: bool = False,
-          num_threads: int | None = None, chunk_size: int | None = 64) -> TrainResult:
+          num_threads: int | None = None, chunk_size: int | None = 64,
+          stop_when_decided: bool = False) -> TrainResult:
     """Train ``batch.size`` configurations of the toy model as one batched computation.
 
     ``record_steps``: steps at which to store embeddings and metrics (default: 0 and
@@ -325,6 +367,14 @@ def train(spec: ModelSpec, batch: Batch, steps: int, record_steps=None, *, eval_
     one after another; the configurations are independent, so the result does not depend on
     it. On one CPU core the time per configuration and step is flat from 16 to ~128
     configurations and grows beyond (the stacked activations leave the cache).
+
+    ``stop_when_decided``: early exit. A configuration stops at the first evaluation step at
+    which both train and validation accuracy have reached ``threshold`` (its phase, in the sense
+    of ``experiments.phase_diagram``, is then decided), and is dropped from the batch, so the
+    remaining ones run on a smaller batch; the computation ends when none is left. Its records
+    after that step are NaN. ``extra["stop_step"]`` is the step at which each configuration
+    stopped (``steps`` if it ran its budget) and ``extra["final"]`` its losses, accuracies and
+    RQI there; ``extra["params"]`` are its parameters there.
     """
     chunk = batch.size if chunk_size is None else positive_int("chunk_size", chunk_size)
     parts = []
@@ -334,7 +384,8 @@ def train(spec: ModelSpec, batch: Batch, steps: int, record_steps=None, *, eval_
                           ("embedding_lr", "lr", "weight_decay", "seed", "train_mask")))
             parts.append(_train(spec, sub, steps, record_steps, eval_every=eval_every,
                                 threshold=threshold, rqi_threshold=rqi_threshold,
-                                rqi_delta=rqi_delta, dtype=dtype, device=device, progress=progress))
+                                rqi_delta=rqi_delta, dtype=dtype, device=device, progress=progress,
+                                stop_when_decided=stop_when_decided))
     return parts[0] if len(parts) == 1 else _concatenate(parts)
 
 
@@ -348,11 +399,14 @@ def _concatenate(parts: list[TrainResult]) -> TrainResult:
         **{k: np.concatenate([getattr(r, k) for r in parts], axis=0) for k in per_config},
         seconds=sum(r.seconds for r in parts),
         extra={"params": {k: np.concatenate([r.extra["params"][k] for r in parts], axis=0)
-                          for k in parts[0].extra["params"]}})
+                          for k in parts[0].extra["params"]},
+               "stop_step": np.concatenate([r.extra["stop_step"] for r in parts]),
+               "final": {k: np.concatenate([r.extra["final"][k] for r in parts])
+                         for k in parts[0].extra["final"]}})
 
 
 def _train(spec, batch, steps, record_steps, *, eval_every, threshold, rqi_threshold, rqi_delta,
-           dtype, device, progress) -> TrainResult:
+           dtype, device, progress, stop_when_decided=False) -> TrainResult:
     import time
 
     import torch
@@ -368,16 +422,16 @@ def _train(spec, batch, steps, record_steps, *, eval_every, threshold, rqi_thres
         raise InputError("record_steps", f"must lie in [0, {steps}]")
     start = time.perf_counter()
     B = batch.size
-    samples = rep.full_dataset(spec.p)
+    samples = spec.samples()
     if batch.train_mask.shape[1] != len(samples):
-        raise InputError("train_mask", f"needs {len(samples)} columns (|D0| for p = {spec.p})")
+        raise InputError("train_mask", f"needs {len(samples)} columns (|D0| for p = {spec.p}, {spec.group})")
     dev = torch.device(device)
     a = torch.as_tensor(samples[:, 0], device=dev)
     b = torch.as_tensor(samples[:, 1], device=dev)
-    labels = torch.as_tensor(rep.labels(samples, spec.modulus), device=dev)
+    labels = torch.as_tensor(spec.labels(), device=dev)
     train_w = torch.as_tensor(batch.train_mask, dtype=tdtype, device=dev)
     val_w = 1.0 - train_w
-    quads = torch.as_tensor(rep.quadruples(spec.p, modulus=spec.modulus), device=dev)
+    quads = torch.as_tensor(spec.quadruples(), device=dev)
 
     # one flat (B, n) leaf per optimiser (embeddings; decoder), viewed as the module's tensors,
     # so that each optimiser step is a handful of kernels whatever the depth of the decoder
@@ -407,9 +461,15 @@ def _train(spec, batch, steps, record_steps, *, eval_every, threshold, rqi_thres
     forward = vmap(lambda prm: functional_call(module, prm, (a, b)))
 
     n_rec = len(record_steps)
-    rec = {k: np.full((n_rec, B), np.nan) for k in ("train_loss", "val_loss", "train_acc", "val_acc", "rqi")}
-    rec_E = np.zeros((n_rec, B, spec.p, spec.d_embed))
+    metrics = ("train_loss", "val_loss", "train_acc", "val_acc", "rqi")
+    rec = {k: np.full((n_rec, B), np.nan) for k in metrics}
+    rec_E = np.full((n_rec, B, spec.p, spec.d_embed), np.nan)
     first = {k: np.full(B, -1, dtype=np.int64) for k in ("train", "val", "rqi")}
+    # early exit: ``active`` holds the original index of each row of the stacked tensors
+    active = np.arange(B)
+    stop_step = np.full(B, steps, dtype=np.int64)
+    final = {k: np.full(B, np.nan) for k in metrics}
+    final_params = {k: np.zeros((B,) + tuple(v.shape[1:])) for k, v in params.items()}
     r_i = 0
     it = range(steps + 1)
     if progress:
@@ -422,6 +482,7 @@ def _train(spec, batch, steps, record_steps, *, eval_every, threshold, rqi_thres
         err = _errors(spec, out, Y, labels)
         tl = _masked_mean(err, train_w)
         recording = r_i < n_rec and record_steps[r_i] == step
+        done = None
         if recording or step % eval_every == 0 or step == steps:
             with torch.no_grad():
                 corr = _correct(spec, out, Y, labels)
@@ -430,16 +491,42 @@ def _train(spec, batch, steps, record_steps, *, eval_every, threshold, rqi_thres
                 q = rqi_torch(params["embedding"], quads, rqi_delta)
                 for key, val in (("train", ta), ("val", va), ("rqi", q)):
                     thr = rqi_threshold if key == "rqi" else threshold
-                    hit = (val >= thr - 1e-12).cpu().numpy() & (first[key] < 0)
-                    first[key][hit] = step
+                    hit = (val >= thr - 1e-12).cpu().numpy() & (first[key][active] < 0)
+                    first[key][active[hit]] = step
+                values = dict(zip(metrics, (tl, vl, ta, va, q)))
                 if recording:
-                    for key, val in zip(("train_loss", "val_loss", "train_acc", "val_acc", "rqi"),
-                                        (tl, vl, ta, va, q)):
-                        rec[key][r_i] = val.detach().cpu().numpy()
-                    rec_E[r_i] = params["embedding"].detach().cpu().numpy()
+                    for key, val in values.items():
+                        rec[key][r_i, active] = val.detach().cpu().numpy()
+                    rec_E[r_i, active] = params["embedding"].detach().cpu().numpy()
                     r_i += 1
+                if step == steps:
+                    done = np.ones(len(active), bool)
+                elif stop_when_decided:
+                    done = (first["train"][active] >= 0) & (first["val"][active] >= 0)
+                if done is not None and done.any():
+                    for key, val in values.items():
+                        final[key][active[done]] = val.detach().cpu().numpy()[done]
+                    for key, val in params.items():
+                        final_params[key][active[done]] = val.detach().cpu().numpy()[done]
+                    stop_step[active[done]] = step
         if step == steps:
             break
+        if done is not None and done.any():
+            # drop the decided configurations: every stacked tensor keeps the other rows
+            keep = torch.as_tensor(~done, device=dev)
+            active = active[~done]
+            if len(active) == 0:
+                break
+            B = len(active)
+            with torch.no_grad():
+                emb = emb[keep].detach().requires_grad_(True)
+                dec = dec[keep].detach().requires_grad_(True)
+                state = {k: (m[keep].clone(), v[keep].clone()) for k, (m, v) in state.items()}
+                hyper = {k: v[keep] for k, v in hyper.items()}
+                Y, train_w, val_w = Y[keep], train_w[keep], val_w[keep]
+            g_dec = torch.empty_like(dec, requires_grad=False)
+            params = views()
+            tl = _masked_mean(_errors(spec, forward(params), Y, labels), train_w)
         # gradients with respect to the decoder's views, written into one flat buffer: asking
         # for the gradient of ``dec`` itself would run one zero-filled (B, n) slice backward per
         # view and sum them, several full passes over the decoder per step
@@ -457,7 +544,7 @@ def _train(spec, batch, steps, record_steps, *, eval_every, threshold, rqi_thres
     return TrainResult(record_steps=record_steps, embeddings=rec_E, steps_to_train=first["train"],
                        steps_to_val=first["val"], steps_to_rqi=first["rqi"],
                        seconds=time.perf_counter() - start,
-                       extra={"params": {k: v.detach().cpu().numpy() for k, v in views().items()}},
+                       extra={"params": final_params, "stop_step": stop_step, "final": final},
                        **rec)
 
 
@@ -476,11 +563,11 @@ def _train_loop(spec, batch, steps, *, dtype, device):
     import torch
 
     tdtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
-    samples = rep.full_dataset(spec.p)
+    samples = spec.samples()
     dev = torch.device(device)
     a = torch.as_tensor(samples[:, 0], device=dev)
     b = torch.as_tensor(samples[:, 1], device=dev)
-    labels = torch.as_tensor(rep.labels(samples, spec.modulus), device=dev)
+    labels = torch.as_tensor(spec.labels(), device=dev)
     E_out, dec_out, loss_out = [], [], []
     for k in range(batch.size):
         module = build_module(spec, tdtype).to(dev)
