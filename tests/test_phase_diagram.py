@@ -63,5 +63,5 @@ def test_bad_configurations_name_the_field():
 def test_bad_sweep_options_exit_2_before_anything_runs(tmp_path, capsys, args, param):
     code = cli.main(["run", "phase-diagram", "--quick", "--out-dir", str(tmp_path)] + args)
     assert code == 2
-    assert capsys.readouterr().err.startswith(f"grokking run: error: {param}:")
+    assert capsys.readouterr().err.startswith(f"grokking run: error: --{param}:")
     assert list(tmp_path.iterdir()) == []
