@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grokking_workbench.numerics.simulate.wide import WideConfig
+from grokking_workbench.numerics.statistics import crossing_time  # noqa: F401  (used here and by the experiments)
 
 
 @dataclass(frozen=True)
@@ -80,16 +81,6 @@ def lazy_theory(cfg: WideConfig, T: int) -> dict:
     return {name: x.reshape(lead + x.shape[1:]) for name, x in out.items()}
 
 
-def crossing_time(t: np.ndarray, loss: np.ndarray, level: float) -> float:
-    """First time ``loss`` falls to ``level`` (linear interpolation between records), or NaN."""
-    below = np.nonzero(loss <= level)[0]
-    if below.size == 0:
-        return np.nan
-    i = below[0]
-    if i == 0:
-        return float(t[0])
-    f = (loss[i - 1] - level) / (loss[i - 1] - loss[i])
-    return float(t[i - 1] + f * (t[i] - t[i - 1]))
 
 
 def rises(values) -> bool:

@@ -249,6 +249,19 @@ def describe_monotone(result: dict, x=None) -> str:
     return text
 
 
+def crossing_time(t, values, level: float) -> float:
+    """First time ``values`` falls to ``level``, linearly interpolated between records (NaN if it
+    never does): the crossing-time rule of every experiment."""
+    below = np.nonzero(np.asarray(values) <= level)[0]
+    if below.size == 0:
+        return math.nan
+    i = below[0]
+    if i == 0:
+        return float(t[0])
+    f = (values[i - 1] - level) / (values[i - 1] - values[i])
+    return float(t[i - 1] + f * (t[i] - t[i - 1]))
+
+
 def crossing_bootstrap(t, curves, level, *, n_boot: int = 2000, seed: int = 0,
                        level_is_fraction: bool = False, percent: float = 0.95) -> dict:
     """First time the mean over datasets of ``curves`` (datasets, t) falls to ``level`` (linear
@@ -261,15 +274,8 @@ def crossing_bootstrap(t, curves, level, *, n_boot: int = 2000, seed: int = 0,
     curves = np.asarray(curves, dtype=float)
 
     def cross(mean):
-        lev = level * mean[0] if level_is_fraction else level
-        below = np.nonzero(mean <= lev)[0]
-        if below.size == 0:
-            return math.inf
-        i = below[0]
-        if i == 0:
-            return float(t[0])
-        f = (mean[i - 1] - lev) / (mean[i - 1] - mean[i])
-        return float(t[i - 1] + f * (t[i] - t[i - 1]))
+        c = crossing_time(t, mean, level * mean[0] if level_is_fraction else level)
+        return math.inf if math.isnan(c) else c
 
     rng = np.random.default_rng(seed)
     n = curves.shape[0]
