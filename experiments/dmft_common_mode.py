@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grokking_workbench.experiments.dmft import INF, ONE, _var  # noqa: F401  (INF: registry import order)
+from grokking_workbench.experiments.dmft import ONE, _var
 from grokking_workbench.experiments.registry import register
 
 
