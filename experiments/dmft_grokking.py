@@ -49,6 +49,7 @@ import numpy as np
 
 from grokking_workbench.experiments.dmft import INF, ONE, _var
 from grokking_workbench.experiments.registry import register
+from grokking_workbench.numerics import statistics as st
 
 FAMILY_ERROR = 0.05
 
@@ -92,11 +93,16 @@ def _dmft(c: GrokkingConfig, alpha: float, gamma: float, t_max: float):
     return sol
 
 
+def late_step(alpha: float, gamma: float, dt_late: float) -> float:
+    """The simulations' late Euler step: ``dt_late``, at most a quarter of the stability limit
+    2 / (alpha (1 + gamma^-1/2)^2) of the largest rate of the gradient flow."""
+    return min(dt_late, 0.5 / (alpha * (1 + gamma ** -0.5) ** 2))
+
+
 def _simulate(c: GrokkingConfig, alpha: float, gamma: float, t_max: float, *, uniform: bool = False):
     from grokking_workbench.numerics.simulate.committee import CommitteeConfig, simulate
 
-    edge = alpha * (1 + gamma ** -0.5) ** 2
-    dt_late = None if uniform else min(c.dt_late, 0.5 / edge)   # Euler is stable below 2 / edge
+    dt_late = None if uniform else late_step(alpha, gamma, c.dt_late)
     return simulate(CommitteeConfig(N=len(c.A0), D=c.D, alpha=alpha, eps=c.eps, gamma=gamma, A0=tuple(c.A0),
                                     t_max=t_max, dt=c.dt_sim, dt_late=dt_late, t_late=min(c.t_late, t_max),
                                     seeds=c.seeds, seed0=1000, records=c.records, threads=1),
@@ -244,10 +250,6 @@ def _z_limit(points: int) -> float:
     return float(norm.isf(FAMILY_ERROR / (2 * max(points, 1))))
 
 
-def _verdict(ok: bool, bad: bool) -> str:
-    return "reproduced" if ok else "not reproduced" if bad else "inconclusive"
-
-
 def statements(ds) -> list[tuple[str, str, str]]:
     """(statement, verdict, evidence) for the four statements of the module docstring."""
     out = []
@@ -255,7 +257,7 @@ def statements(ds) -> list[tuple[str, str, str]]:
     gap, err = ds.gamma_max_gap.values[order], ds.gamma_max_gap_err.values[order]
     diff, derr = np.diff(gap), np.hypot(err[1:], err[:-1])
     out.append(("the train/test gap grows as gamma falls",
-                _verdict(bool(np.all(diff > 2 * derr)), bool(np.any(diff < -2 * derr))),
+                st.verdict(bool(np.all(diff > 2 * derr)), bool(np.any(diff < -2 * derr))),
                 f"max gap for gamma = {', '.join(f'{g:g}' for g in ds.gamma.values[order])}: "
                 + ", ".join(f"{a:.4f} +- {b:.4f}" for a, b in zip(gap, err))))
     tg, se = ds.alpha_time_to_grok.values, ds.alpha_time_to_grok_se.values
@@ -265,7 +267,7 @@ def statements(ds) -> list[tuple[str, str, str]]:
     ok = bool(finite.all() and np.all(step > 2 * sd))
     bad = bool(np.any(step < -2 * sd) or np.any(~finite[:-1] & finite[1:]))
     out.append(("the time to grok increases with alpha (gamma = %g)" % float(ds.attrs.get("alpha_gamma", 8.0)),
-                _verdict(ok, bad), "DMFT time to grok for alpha = "
+                st.verdict(ok, bad), "DMFT time to grok for alpha = "
                 + ", ".join(f"{a:g}: {t:.1f} +- {s:.1f}" for a, t, s in zip(ds.alpha.values, tg, se))
                 + "; simulation median " + ", ".join(f"{np.nanmedian(x):.1f}" if np.isfinite(x).any() else "never"
                                                      for x in ds.alpha_sim_time_to_grok.values)))
@@ -275,7 +277,7 @@ def statements(ds) -> list[tuple[str, str, str]]:
     finite_g = np.isfinite(ds.gamma.values)
     largest = ds.gamma.values == np.max(ds.gamma.values[finite_g])
     smallest_gap = bool(sim_gap[largest][0] <= np.nanmin(sim_gap[finite_g]))
-    out.append(("the online limit has no gap", _verdict(online_gap < 1e-9 and smallest_gap, not smallest_gap),
+    out.append(("the online limit has no gap", st.verdict(online_gap < 1e-9 and smallest_gap, not smallest_gap),
                 f"DMFT gamma = inf: max |L_test - L_train| = {online_gap:.2g}; simulated max gap by gamma "
                 + ", ".join(f"{g:g}: {v:.4f}" for g, v in zip(ds.gamma.values[finite_g], sim_gap[finite_g]))))
     z = np.concatenate([ds[f"{k}_z_{n}"].values.ravel() for k in ("gamma", "alpha") for n in ("train", "test")])
@@ -290,7 +292,7 @@ def statements(ds) -> list[tuple[str, str, str]]:
                 worst.append(f"{k} = {float(ds[k][idx[0]]):g} {n} |z| {float(zz.values[idx]):.1f} "
                              f"at t = {float(ds[k + '_sim_t'].values[idx]):.3g}")
     out.append(("the DMFT meets the simulations over the whole curve",
-                _verdict(bool(z.size and np.all(np.abs(z) < limit)), bool(z.size and np.any(np.abs(z) >= limit))),
+                st.verdict(bool(z.size and np.all(np.abs(z) < limit)), bool(z.size and np.any(np.abs(z) >= limit))),
                 f"{int(np.sum(np.abs(z) >= limit))} of {z.size} z-scores beyond the Bonferroni limit {limit:.2f}; "
                 f"worst: {'; '.join(worst)}"))
     return out

@@ -62,6 +62,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grokking_workbench.experiments.dmft import ONE, _var
+from grokking_workbench.experiments.dmft_grokking import late_step
 from grokking_workbench.experiments.registry import register
 
 
@@ -92,11 +93,6 @@ class SpreadConfig:
     output_points: int = 200
 
 
-def _dt_late(c: SpreadConfig, gamma: float) -> float:
-    edge = c.alpha * (1 + gamma ** -0.5) ** 2
-    return min(c.dt_late, 0.5 / edge)          # Euler is stable below 2 / edge
-
-
 def _times(t, train, test, fraction):
     from grokking_workbench.experiments._wide_curves import crossing_time
 
@@ -112,7 +108,7 @@ def _simulate_dataset(c: SpreadConfig, gamma: float, D: int, seed: int, prescrib
         n_rec = max(8, int(round(c.records * np.log1p(t_max) / np.log1p(c.t_max))))
         return simulate(CommitteeConfig(
             N=len(c.A0), D=D, alpha=c.alpha, eps=c.eps, gamma=gamma, A0=tuple(c.A0) if prescribed else None,
-            t_max=t_max, dt=c.dt_sim, dt_late=_dt_late(c, gamma), t_late=min(c.t_late, t_max), seeds=1,
+            t_max=t_max, dt=c.dt_sim, dt_late=late_step(c.alpha, gamma, c.dt_late), t_late=min(c.t_late, t_max), seeds=1,
             seed0=seed, records=n_rec, dtype="float32", threads=1), progress=False)
 
     sim = go(c.t_first if two_pass else c.t_max)
@@ -266,10 +262,6 @@ def _spearman(x, y, n_perm: int = 20000, seed: int = 0):
     return rho, float((np.sum(np.abs(np.nan_to_num(perm)) >= abs(rho) - 1e-12) + 1) / (n_perm + 1))
 
 
-def _verdict(ok, bad):
-    return "reproduced" if ok else "not reproduced" if bad else "inconclusive"
-
-
 def statements(ds) -> list[tuple[str, str, str]]:
     from scipy.stats import linregress
 
@@ -281,14 +273,14 @@ def statements(ds) -> list[tuple[str, str, str]]:
     grok = [ds.time_to_grok.values[A & (ds.D.values == D)] for D in Ds]
     b = st.bootstrap_slope(Ds, grok, _iqr)
     out.append(("the spread of the time to grok shrinks with D (gamma = 8)",
-                _verdict(b["high"] < 0, b["low"] > 0),
+                st.verdict(b["high"] < 0, b["low"] > 0),
                 "IQR of t_grok by D: " + ", ".join(f"{int(D)}: {v:.1f}" for D, v in zip(Ds, b["statistic"]))
                 + f"; slope of log IQR on log D {b['slope']:.2f} [{b['low']:.2f}, {b['high']:.2f}]"))
     tt = [ds.t_test.values[A & (ds.D.values == D)] for D in Ds]
     b2 = st.bootstrap_slope(Ds, tt, _sd_log)
     width = b2["high"] - b2["low"]
     out.append(("the spread scales as D^-1/2",
-                _verdict(b2["low"] <= -0.5 <= b2["high"] and width < 1,
+                st.verdict(b2["low"] <= -0.5 <= b2["high"] and width < 1,
                          not (b2["low"] <= -0.5 <= b2["high"]) and np.isfinite(width)),
                 "SD of log t_test by D: " + ", ".join(f"{int(D)}: {v:.3f}" for D, v in zip(Ds, b2["statistic"]))
                 + f"; slope {b2['slope']:.2f} [{b2['low']:.2f}, {b2['high']:.2f}]"))
@@ -299,7 +291,7 @@ def statements(ds) -> list[tuple[str, str, str]]:
     sd_pred = [np.std(ds.log_a_t0.values[A & (ds.D.values == D)], ddof=1) / float(ds.attrs["escape_rate"]) for D in Ds]
     sd_meas = [np.std(ds.t_test.values[A & (ds.D.values == D) & np.isfinite(ds.t_test.values)], ddof=1) for D in Ds]
     out.append(("the spread is the escape's amplification of early fluctuations",
-                _verdict(dev < 2 and lr.pvalue < 0.01, dev > 3 or lr.pvalue >= 0.01),
+                st.verdict(dev < 2 and lr.pvalue < 0.01, dev > 3 or lr.pvalue >= 0.01),
                 f"slope of t_test on log|A(t0)| {lr.slope:.1f} +- {lr.stderr:.1f} against -1/lambda = {pred:.1f} "
                 f"(DMFT escape rate {float(ds.attrs['escape_rate']):.4f}), r = {lr.rvalue:.2f}, p = {lr.pvalue:.2g}; "
                 "SD of t_test predicted / measured by D: "
@@ -344,7 +336,7 @@ def statements(ds) -> list[tuple[str, str, str]]:
                 diffs.append(d)
         grows = rho > 0 and p < 0.01
         out.append(("random weights: t_test grows with D and the DMFT from each draw predicts it",
-                    _verdict(grows and not bad and bool(diffs), not grows or bad),
+                    st.verdict(grows and not bad and bool(diffs), not grows or bad),
                     f"Spearman(D, t_test) {rho:.2f}, p = {p:.3g}; " + "; ".join(parts)))
     return out
 
