@@ -9,6 +9,25 @@ for modular addition (n0 = 1 is unique there).
 Simulation beside it (Fig. 4b): the toy model trained on random splits at a few fractions, one
 batched computation; the final RQI (eq. (3)) and validation accuracy per split, with the theory's
 verdict for the same split.
+
+lambda_3 is computed in each of the three normalisations of ``numerics.representation.
+NORMALISATIONS`` (eq. (5) as printed, the print's lambda = sigma^2, the authors' code); they share
+the null space, so p_unique and r_c do not depend on the choice, but the growth of lambda_3 with
+the training fraction does.
+
+Criteria (statements 2-3 fixed before the full run; see :func:`statements`):
+
+1. Fig. 4a: "p_unique jumps near r_c = 0.4": the fraction where p_unique = 1/2 lies within 0.05
+   of 0.4 (binomial error of p_unique over the splits is below 0.04 at the full 1000 splits).
+2. Sec. 3.2 (i): "When the data fraction is below some threshold (around 0.4), lambda_3 is zero
+   with high probability": at every fraction <= 0.3 the Wilson 95 % interval of P(lambda_3 = 0)
+   lies above 1/2 (reproduced); one lying below 1/2 is "not reproduced".
+3. Sec. 3.2 (ii) / Fig. 5a: "When data size is above the threshold, lambda_3 (on average) is an
+   increasing function of data size", in each normalisation: over the splits at fractions >= 0.4,
+   Spearman trend of lambda_3 against the fraction, one-sided permutation p < 0.05 (the opposite
+   trend at p < 0.05: not reproduced); the mean of lambda_3 over splits must also rise from the
+   lowest to the highest such fraction by more than twice its standard error. A lambda_3 that is
+   the same for every split (the authors' code) does not depend on data size: not reproduced.
 """
 
 from __future__ import annotations
@@ -45,17 +64,22 @@ def _theory(config: Config) -> dict:
     rng = np.random.default_rng(config.seed)
     p = config.p
     out = {k: [] for k in ("unique", "lambda3", "nullity", "unique_mod", "n_train")}
+    norms = list(rep.NORMALISATIONS)
     for f in config.fractions:
         n_train = rep.split_sizes(p, f)
         masks = rep.sample_splits(p, n_train, config.n_splits, rng)
         th = rep.theory_over_splits(p, masks)
         thm = rep.theory_over_splits(p, masks, modulus=p)
         out["unique"].append(th["unique"])
-        out["lambda3"].append(th["lambda3"])
+        rates = rep.grokking_rates(p, masks)
+        out["lambda3"].append(np.stack([rates[k] for k in norms]))
         out["nullity"].append(th["nullity"])
         out["unique_mod"].append(thm["unique"])
         out["n_train"].append(n_train)
-    return {k: np.asarray(v) for k, v in out.items()}
+    out = {k: np.asarray(v) for k, v in out.items()}
+    out["lambda3"] = np.moveaxis(out["lambda3"], 1, 0)          # (normalisation, fraction, split)
+    out["normalisations"] = norms
+    return out
 
 
 def _simulation(config: Config) -> dict:
@@ -95,14 +119,15 @@ def run(config: Config):
     lam = th["lambda3"]
     rc = rep.crossing(fr, pu)
     rcm = rep.crossing(fr, pum)
+    ndims = ("normalisation", "fraction", "split")
     ds = xr.Dataset(
         {
             "p_unique": ("fraction", pu, {"long_name": "probability that D implies a unique linear representation (n0 = 2)", "units": "1"}),
             "p_unique_stderr": ("fraction", np.sqrt(pu * (1 - pu) / n), {"long_name": "binomial standard error of p_unique", "units": "1"}),
-            "lambda3": (("fraction", "split"), lam, {"long_name": "grokking rate lambda_3 (third eigenvalue of H, Z0 = p)", "units": "1"}),
-            "lambda3_mean": ("fraction", lam.mean(axis=1), {"long_name": "mean of lambda_3 over splits", "units": "1"}),
-            "lambda3_std": ("fraction", lam.std(axis=1, ddof=1), {"long_name": "standard deviation of lambda_3 over splits", "units": "1"}),
-            "lambda3_median": ("fraction", np.median(lam, axis=1), {"long_name": "median of lambda_3 over splits", "units": "1"}),
+            "lambda3": (ndims, lam, {"long_name": "grokking rate lambda_3 (third eigenvalue of H; 0 without a unique representation)", "units": "1"}),
+            "lambda3_mean": (ndims[:2], lam.mean(axis=2), {"long_name": "mean of lambda_3 over splits", "units": "1"}),
+            "lambda3_std": (ndims[:2], lam.std(axis=2, ddof=1), {"long_name": "standard deviation of lambda_3 over splits", "units": "1"}),
+            "lambda3_median": (ndims[:2], np.median(lam, axis=2), {"long_name": "median of lambda_3 over splits", "units": "1"}),
             "nullity": (("fraction", "split"), th["nullity"], {"long_name": "nullity n0 of A(P0(D))", "units": "1"}),
             "p_unique_modular": ("fraction", pum, {"long_name": "modular addition: probability that n0 = 1 (translations only)", "units": "1"}),
             "n_train": ("fraction", th["n_train"], {"long_name": "training samples |D|", "units": "1"}),
@@ -110,7 +135,8 @@ def run(config: Config):
             "critical_fraction_modular": ((), rcm, {"long_name": "modular addition: fraction where p_unique_modular crosses 1/2", "units": "1"}),
         },
         coords={"fraction": ("fraction", fr, {"long_name": "training data fraction |D|/|D0|", "units": "1"}),
-                "split": ("split", np.arange(n), {"long_name": "random training split", "units": "1"})},
+                "split": ("split", np.arange(n), {"long_name": "random training split", "units": "1"}),
+                "normalisation": ("normalisation", th["normalisations"], {"long_name": "normalisation of lambda_3 (numerics.representation.NORMALISATIONS)", "units": "1"})},
         attrs={"paper": "Liu et al. 2022, Fig. 4a, Fig. 5a", "p": config.p,
                "paper_critical_fraction": 0.4},
     )
@@ -144,11 +170,15 @@ def plot(ds):
     ax.set(xlabel="training fraction", ylabel="P(unique linear representation)", title="Fig. 4a")
     ax.legend(fontsize=7)
     ax = axes[1]
-    lam = ds.lambda3.values
-    ax.plot(np.repeat(f, lam.shape[1]), lam.ravel(), ".", ms=1, alpha=0.15, color="C0")
-    ax.errorbar(f, ds.lambda3_mean, yerr=ds.lambda3_std, color="C3", marker="o", ms=3, label="mean +- sd")
-    ax.set(xlabel="training fraction", ylabel="lambda_3", title="Fig. 5a: grokking rate")
-    ax.legend(fontsize=7)
+    for k, name in enumerate(ds.normalisation.values):
+        mean = ds.lambda3_mean.sel(normalisation=name).values
+        scale = float(np.max(mean)) or 1.0
+        ax.errorbar(f, mean / scale, yerr=ds.lambda3_std.sel(normalisation=name).values / scale,
+                    color=f"C{k + 2}", marker="os^"[k % 3], ms=3, capsize=2,
+                    label=f"{name} (mean +- sd over splits, / {scale:.3g})")
+    ax.set(xlabel="training fraction", ylabel="lambda_3 / its largest mean",
+           title="Fig. 5a: grokking rate in three normalisations")
+    ax.legend(fontsize=6)
     if "sim_rqi" in ds:
         ax = axes[2]
         sf = ds.sim_fraction.values
@@ -163,13 +193,44 @@ def plot(ds):
 
 
 def statements(ds) -> list[tuple[str, str, str]]:
-    """Fig. 4a / 5a: "p_unique jumps near r_c = 0.4": the fraction where p_unique = 1/2 lies within
-    0.05 of 0.4 (binomial error of p_unique over the splits is below 0.04 at the full 1000 splits)."""
+    """Fig. 4a / 5a and Sec. 3.2, by the criteria of the module docstring: (1) p_unique = 1/2
+    within 0.05 of r_c = 0.4; (2) lambda_3 = 0 with high probability at fractions <= 0.3; (3) in
+    each normalisation, lambda_3 rises with the fraction above the threshold."""
     from grokking_workbench.numerics import statistics as st
 
     ok, msg = check(ds)
-    return [("Fig. 4a: the probability of a unique linear representation jumps near r_c = 0.4",
-             st.verdict(ok, not ok), msg)]
+    out = [("Fig. 4a: the probability of a unique linear representation jumps near r_c = 0.4",
+            st.verdict(ok, not ok), msg)]
+    if "normalisation" not in ds.dims:          # datasets written before the three normalisations
+        return out
+    lam = ds.lambda3.sel(normalisation="eq5").values
+    f = ds.fraction.values
+    below = f <= 0.3 + 1e-9
+    ivs = [st.wilson_interval(int((row == 0).sum()), row.size) for row in lam[below]]
+    out.append(("Sec. 3.2 (i): below the threshold (around 0.4) lambda_3 is zero with high probability",
+                st.verdict(bool(ivs) and all(lo > 0.5 for lo, _ in ivs), any(hi < 0.5 for _, hi in ivs)),
+                "P(lambda_3 = 0) by fraction: " + ", ".join(
+                    f"{x:.2f}: {float((row == 0).mean()):.3f} [{lo:.3f}, {hi:.3f}]"
+                    for x, row, (lo, hi) in zip(f[below], lam[below], ivs))))
+    above = f >= 0.4 - 1e-9
+    for name in ds.normalisation.values:
+        lam = ds.lambda3.sel(normalisation=name).values[above]
+        x = np.broadcast_to(f[above][:, None], lam.shape)
+        mean, se = st.mean_se(lam, axis=1)
+        rise = mean[-1] - mean[0]
+        err = float(np.hypot(se[-1], se[0]))
+        if np.ptp(lam) == 0:
+            verdict, text = st.NOT_REPRODUCED, f"lambda_3 = {lam.flat[0]:.4g} for every split and fraction"
+        else:
+            tr = st.trend_test(x, lam, increasing=True, n_perm=2000)
+            verdict = st.verdict(tr["p"] < st.FAMILY_ERROR and rise > 2 * err,
+                                 tr["p_opposite"] < st.FAMILY_ERROR or rise < -2 * err)
+            text = (f"Spearman rho {tr['rho']:+.2f}, permutation p = {tr['p']:.2g} (n = {tr['n']}); mean "
+                    f"lambda_3 {mean[0]:.4g} +- {se[0]:.2g} at {f[above][0]:.2f} to {mean[-1]:.4g} +- {se[-1]:.2g} "
+                    f"at {f[above][-1]:.2f}")
+        out.append((f"Sec. 3.2 (ii) / Fig. 5a: above the threshold lambda_3 rises with the data size ({name})",
+                    verdict, text))
+    return out
 
 
 def check(ds) -> tuple[bool, str]:

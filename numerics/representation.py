@@ -252,6 +252,45 @@ def theory_over_splits(p: int, masks: np.ndarray, modulus: int | None = None,
             "n_parallelograms": count}
 
 
+#: The three normalisations of the grokking rate lambda_3 (and of n_h = 1/(lambda_3 eta)) found
+#: for Liu et al.'s toy model. They share the null space of A(P0(D)) (so n0 and the critical
+#: fraction), but not the rates:
+NORMALISATIONS = {
+    "eq5": "eqs. (5), (8) as printed: H = 2 A(P0(D))^T A(P0(D)) / (|P0(D)| Z0), Z0 = p (embeddings "
+           "normalised by the standard deviation with ddof 0)",
+    "sigma2": "the print's lambda_i = sigma_i^2: the squared singular values of A(P0(D)), with neither "
+              "1/|P0(D)| nor 1/Z0",
+    "authors_code": "the authors' public code (toy/train_add.py of github.com/ejmichaud/grokking-squared): "
+                    "l0 summed, not averaged, over all parallelograms P0(D0) of the full dataset and "
+                    "Z0 = p - 1 (torch's unbiased standard deviation), H = 2 A(P0)^T A(P0) / (p - 1); the same "
+                    "for every split",
+}
+
+
+def grokking_rates(p: int, masks: np.ndarray, modulus: int | None = None) -> dict[str, np.ndarray]:
+    """lambda_3 of each training mask in each of the :data:`NORMALISATIONS` (Sec. 3.2).
+
+    With ``s_k^2`` the eigenvalues of ``A(P0(D))^T A(P0(D))`` (ascending; the first ``n_triv``
+    always zero) and ``S_k^2`` those of the full dataset's ``A(P0(D0))^T A(P0(D0))``:
+
+    - ``eq5``: ``lambda_3 = 2 s_3^2 / (|P0(D)| p)`` (:func:`theory_over_splits`);
+    - ``sigma2``: ``lambda_3 = s_3^2``;
+    - ``authors_code``: ``lambda_3 = 2 S_3^2 / (p - 1)``, the rate of the linearised update
+      ``dE = -(2/Z0) A^T A E`` of the authors' effective-theory loop.
+
+    ``eq5`` and ``sigma2`` are 0 where the split implies no unique representation; ``authors_code``
+    never is (it ignores the split). Returns arrays of shape (n,).
+    """
+    masks = np.atleast_2d(np.asarray(masks, dtype=bool))
+    gram, count = gram_matrices(p, masks, modulus)
+    n_triv = trivial_nullity(p, modulus)
+    s2 = spectrum(gram)
+    full = spectrum(gram_matrices(p, np.ones((1, masks.shape[1]), bool), modulus)[0])[0]
+    return {"eq5": grokking_rate(hessian_eigenvalues(gram, count, float(p)), n_triv),
+            "sigma2": grokking_rate(s2, n_triv),
+            "authors_code": np.full(len(masks), 2.0 * full[n_triv] / (p - 1))}
+
+
 def crossing(x: np.ndarray, y: np.ndarray, level: float = 0.5) -> float:
     """First ``x`` where ``y`` (increasing on average) crosses ``level``, by linear interpolation;
     NaN if it never does."""

@@ -118,6 +118,29 @@ def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float,
     return centre - half, centre + half
 
 
+def median_interval(values, level: float = 0.95) -> tuple[float, float, float]:
+    """(median, low, high): the sample median and the distribution-free order-statistic interval
+    ``[x_(j), x_(n+1-j)]`` that covers the population median with probability >= ``level``
+    (j the largest index with P(Binomial(n, 1/2) < j) <= (1 - level) / 2). Infinite values (runs
+    that never reached a threshold: censored above) are ordered last and allowed; NaN are dropped.
+    With too few values for the level (n <= 5 at 95 %) the interval is (-inf, inf)."""
+    from scipy.stats import binom
+
+    x = np.sort(np.asarray(values, float).ravel())
+    x = x[~np.isnan(x)]
+    n = len(x)
+    if n == 0:
+        return math.nan, -math.inf, math.inf
+    median = float(x[(n - 1) // 2]) if n % 2 else float(0.5 * (x[n // 2 - 1] + x[n // 2])) \
+        if np.isfinite(x[n // 2]) else math.inf
+    j = int(binom.ppf((1 - level) / 2, n, 0.5))     # P(B <= j - 1) <= (1 - level) / 2 < P(B <= j)
+    if binom.cdf(j, n, 0.5) <= (1 - level) / 2:
+        j += 1
+    if j < 1:
+        return median, -math.inf, math.inf
+    return median, float(x[j - 1]), float(x[n - j])
+
+
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
 

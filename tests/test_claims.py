@@ -115,3 +115,15 @@ def test_unfinished_run_is_never_reproduced():
     ds.attrs["status"] = "diverged: non-finite statistics at t = 3"
     e = index.entry(exp, ds)
     assert e.status.startswith("diverged") and e.verdict != st.REPRODUCED
+
+
+def test_median_interval_covers_and_handles_censoring():
+    """The order-statistic interval covers the median at >= 95 % (Gaussian samples of 16), is
+    unbounded with too few values, and orders never-reached (+inf) runs last."""
+    rng = np.random.default_rng(1)
+    cover = np.mean([lo <= 0 <= hi for lo, hi in
+                     (st.median_interval(rng.normal(size=16))[1:] for _ in range(2000))])
+    assert cover >= 0.95
+    assert st.median_interval([1, 2, 3, 4, 5])[1:] == (-np.inf, np.inf)
+    med, lo, hi = st.median_interval([1, 2, 3, 4, 5, 6, 7, np.inf, np.inf])
+    assert (med, lo, hi) == (5.0, 2.0, np.inf)

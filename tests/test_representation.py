@@ -186,3 +186,36 @@ def test_generalisable_splits_respect_bounds_and_are_deterministic():
     np.testing.assert_allclose(rep.seen_label_fraction(10, c), 1.0)
     with pytest.raises(InputError):
         rep.generalisable_splits(10, 5, 1, np.random.default_rng(0), 1.0, 1.0, max_draws=200)
+
+
+def test_grokking_rate_normalisations():
+    """eq5 is theory_over_splits' lambda_3; sigma2 = eq5 * |P0(D)| p / 2; authors_code is the
+    decay rate of the slowest non-trivial mode under the authors' effective-theory update
+    (E <- E + eta dE, dE = 2 l0 E / Z0^2 - (2 / Z0) A^T A E, l0 summed over all of P0(D0),
+    Z0 = sum_k E_k^2 of embeddings normalised with the unbiased standard deviation), written here
+    from those equations alone."""
+    p, rng = 10, np.random.default_rng(3)
+    masks = rep.sample_splits(p, 45, 40, rng)
+    rates = rep.grokking_rates(p, masks)
+    th = rep.theory_over_splits(p, masks)
+    np.testing.assert_allclose(rates["eq5"], th["lambda3"], rtol=1e-12)
+    scale = th["n_parallelograms"] * p / 2
+    np.testing.assert_allclose(rates["sigma2"], rates["eq5"] * scale, rtol=1e-9)
+    assert np.all((rates["sigma2"] > 0) == th["unique"])
+    assert np.ptp(rates["authors_code"]) == 0 and rates["authors_code"][0] > 0
+
+    A = rep.constraint_matrix(rep.quadruples(p), p)
+    assert len(A) == 70
+    lam, vec = np.linalg.eigh(A.T @ A)
+    linear = np.arange(p, dtype=float)
+    linear = (linear - linear.mean()) / linear.std(ddof=1)
+    delta, eta, n = 1e-4, 1e-3, 2000
+    E = linear + delta * vec[:, 2]
+    Z0 = float(np.sum(E ** 2))
+    for _ in range(n):
+        r = A @ E
+        E = E + eta * (2 * float(r @ r) / Z0 ** 2 * E - 2 / Z0 * (A.T @ r))
+    decay = float(vec[:, 2] @ E) / delta
+    assert Z0 == pytest.approx(p - 1, rel=1e-6)
+    # Euler steps: the mode shrinks by (1 - eta lambda_3) per step
+    assert -np.log(decay) / n == pytest.approx(-np.log1p(-eta * rates["authors_code"][0]), rel=1e-4)
