@@ -251,15 +251,12 @@ def _sd_log(x):
     return float(np.std(np.log(x), ddof=1)) if x.size > 1 else np.nan
 
 
-def _spearman(x, y, n_perm: int = 20000, seed: int = 0):
-    """Spearman correlation and its two-sided permutation p-value."""
-    from scipy.stats import spearmanr
+def _spearman(x, y):
+    """Spearman's rho and its two-sided permutation p-value (``numerics.statistics.trend_test``)."""
+    from grokking_workbench.numerics import statistics as st
 
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    rho = float(spearmanr(x, y).statistic)
-    rng = np.random.default_rng(seed)
-    perm = np.array([spearmanr(x, rng.permutation(y)).statistic for _ in range(n_perm)])
-    return rho, float((np.sum(np.abs(np.nan_to_num(perm)) >= abs(rho) - 1e-12) + 1) / (n_perm + 1))
+    tr = st.trend_test(x, y)
+    return tr["rho"], tr["p_two_sided"]
 
 
 def statements(ds) -> list[tuple[str, str, str]]:

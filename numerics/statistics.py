@@ -191,8 +191,9 @@ def trend_test(x, y, *, increasing: bool = True, n_perm: int = 20000, seed: int 
 
     ``y`` may hold +inf ("never within the run"); NaN points are dropped. ``p`` is the chance
     under exchangeability of a rho at least as extreme in the claimed direction (``increasing``);
-    ``p_opposite`` the same in the other direction. Exact for n <= 8 (all n! orderings), otherwise
-    from ``n_perm`` random permutations with the (count + 1) / (n_perm + 1) estimate.
+    ``p_opposite`` the same in the other direction; ``p_two_sided`` = min(1, 2 min(p, p_opposite))
+    for statements that claim a trend without its direction. Exact for n <= 8 (all n! orderings),
+    otherwise from ``n_perm`` random permutations with the (count + 1) / (n_perm + 1) estimate.
     """
     import itertools
 
@@ -201,7 +202,7 @@ def trend_test(x, y, *, increasing: bool = True, n_perm: int = 20000, seed: int 
     x, y = x[keep], y[keep]
     n = len(x)
     if n < 3 or np.all(x == x[0]) or np.all(y == y[0]):
-        return {"rho": math.nan, "p": 1.0, "p_opposite": 1.0, "n": n}
+        return {"rho": math.nan, "p": 1.0, "p_opposite": 1.0, "p_two_sided": 1.0, "n": n}
     rx, ry = _ranks(x), _ranks(y)
     rx, ry = rx - rx.mean(), ry - ry.mean()
     norm = math.sqrt(float(rx @ rx) * float(ry @ ry))
@@ -216,7 +217,8 @@ def trend_test(x, y, *, increasing: bool = True, n_perm: int = 20000, seed: int 
         ge = (np.sum(null >= rho - 1e-12) + 1) / (n_perm + 1)
         le = (np.sum(null <= rho + 1e-12) + 1) / (n_perm + 1)
     p, q = (ge, le) if increasing else (le, ge)
-    return {"rho": rho, "p": float(p), "p_opposite": float(q), "n": n}
+    return {"rho": rho, "p": float(p), "p_opposite": float(q), "p_two_sided": float(min(1.0, 2 * min(p, q))),
+            "n": n}
 
 
 def monotone(x, values, *, increasing: bool = True, paired: bool = False,
