@@ -61,6 +61,13 @@ def style_legend(where, entries, **kwargs):
     return where.legend(handles=style_handles(entries), **kw)
 
 
+def legend_below(ax, handles=None, **kwargs):
+    """The axes' legend under its x label, off the data (constrained layout makes room for it)."""
+    kw = dict(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    kw.update(kwargs)
+    return ax.legend(handles=handles, **kw) if handles is not None else ax.legend(**kw)
+
+
 def log_spaced(values) -> bool:
     """True when positive values span a decade or more (they read best on a log scale)."""
     v = np.asarray(values, dtype=float)
