@@ -134,8 +134,8 @@ def plot(ds):
         for var in ("rqi", "val_acc", "effective_dimension"):
             v = ds[var].isel(task=ti).values
             ax.errorbar(np.maximum(steps, 1), v.mean(1), yerr=v.std(1) / np.sqrt(v.shape[1]), label=var, lw=1)
-        ax.set(xscale="log", xlabel="step", ylabel="RQI, accuracy; effective dimension",
-               title=f"{task}: mean +- s.e. over {n_seeds} seeds")
+        ax.set(xscale="log", xlabel="step", ylabel="RQI, accuracy; effective dimension")
+        ax.set_title(f"{task}:\nmean +- s.e. over {n_seeds} seeds", fontsize=10)
         ax.legend(fontsize=7)
     return fig
 

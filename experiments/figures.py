@@ -171,13 +171,10 @@ def log_ticks_as_values(ax, axis: str, values):
 
 # ------------------------------------------------------------------------------------ checks
 def _line_styles(ax) -> set:
-    from matplotlib.collections import LineCollection, PathCollection
+    from matplotlib.collections import PathCollection
 
     styles = set()
     for line in ax.get_lines():
-        if line.get_label().startswith("_child") and line.get_linestyle() in ("None", "") and \
-                line.get_marker() in ("None", "", None):
-            continue
         if not line.get_visible() or len(line.get_xdata()) == 0:
             continue
         ls = line.get_linestyle()
@@ -186,44 +183,46 @@ def _line_styles(ax) -> set:
     for coll in ax.collections:
         if isinstance(coll, PathCollection) and len(coll.get_offsets()):
             styles.add(("", "scatter"))
-        elif isinstance(coll, LineCollection) and len(coll.get_segments()):
-            pass  # error bars: drawn with their markers, named with them
     return styles
 
 
 def _has_legend(ax) -> bool:
-    if ax.get_legend() is not None:
-        return True
-    fig = ax.get_figure()
-    return bool(fig.legends) or any(a.get_legend() is not None for a in fig.axes)
+    """The axes has its own legend, or the figure one that names the styles of every panel."""
+    return ax.get_legend() is not None or bool(ax.get_figure().legends)
 
 
 def _colour_bar_axes(fig) -> set:
     return {a for a in fig.axes if getattr(a, "_colorbar", None) is not None}
 
 
-def _mappables_with_bars(fig) -> set:
-    out = set()
+def _colour_bar_scales(fig) -> list:
+    """(mappable, colormap name, colour limits) of every colour bar of ``fig``."""
+    out = []
     for a in fig.axes:
         bar = getattr(a, "_colorbar", None)
         if bar is not None:
-            out.add(id(bar.mappable))
-            out.add(bar.mappable.norm)
+            m = bar.mappable
+            out.append((m, m.get_cmap().name, tuple(np.round(m.get_clim(), 12))))
     return out
+
+
+def _has_colour_bar(art, scales) -> bool:
+    """``art`` is a colour bar's mappable or shares one's colormap and limits (panels of one scale)."""
+    key = (art.get_cmap().name, tuple(np.round(art.get_clim(), 12)))
+    return any(art is m or key == (name, clim) for m, name, clim in scales)
 
 
 def figure_problems(fig) -> list[str]:
     """What keeps ``fig`` from being read on its own (module docstring); empty when nothing does."""
     from matplotlib.collections import QuadMesh
-    from matplotlib.image import AxesImage
 
     fig.canvas.draw()
     problems = []
     bars = _colour_bar_axes(fig)
-    covered = _mappables_with_bars(fig)
+    scales = _colour_bar_scales(fig)
     frame = fig.bbox
     renderer = fig.canvas.get_renderer()
-    titles = [fig._suptitle] if fig._suptitle is not None else []
+    titles = list(fig.texts)   # the figure's title among them
     for n, ax in enumerate(fig.axes):
         if ax in bars or not ax.get_visible() or not ax.axison:
             continue
@@ -233,7 +232,7 @@ def figure_problems(fig) -> list[str]:
         if not ax.get_ylabel().strip():
             problems.append(f"{name}: no y label")
         for art in ax.images + [c for c in ax.collections if isinstance(c, QuadMesh)]:
-            if id(art) not in covered and art.norm not in covered:
+            if not _has_colour_bar(art, scales):
                 problems.append(f"{name}: {type(art).__name__} without a colour bar")
         if len(_line_styles(ax)) > 1 and not _has_legend(ax):
             problems.append(f"{name}: several line styles and no legend")

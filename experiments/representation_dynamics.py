@@ -165,7 +165,7 @@ def plot(ds):
         mean, se = st.mean_se(ds[var].values, axis=1)
         ax.errorbar(ds.step, mean, yerr=se, label=lab, lw=1)
     ax.set(xlabel="step", ylabel="RQI / accuracy", title=f"mean +- s.e. over {ds.sizes['seed']} seeds")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return fig
 
 
