@@ -154,39 +154,80 @@ def mean_se(da):
     return da.mean("seed"), (da.std("seed", ddof=1) / np.sqrt(n) if n > 1 else 0 * da.mean("seed"))
 
 
+_PANEL_LABELS = {
+    "weight_norm": "RMS weight norm",
+    "ntk_alignment": "CKA of the NTK with the labels",
+    "param_change": "|W - W0|_F / |W0|_F",
+    "linear_power": "power in linear modes",
+    "variance_error": "variance error",
+    "misalignment_error": "misalignment error",
+    "mean_readout": "mean readout (1/N) sum_i v_i",
+}
+_LOG_PANELS = ("param_change", "variance_error", "misalignment_error", "linear_power")
+TIME_LABEL = "training time t (steps x dt)"
+
+
+def curve_colours(ds, fig, axes):
+    """One colour per selection (``selections``) and its key: a colour bar for one numeric swept
+    dimension with 4 or more values, otherwise a legend naming each selection."""
+    from grokking_workbench.experiments import figures
+
+    chosen = selections(ds)
+    dims = [d for d in ds.train_loss.dims if d not in ("seed", "t")]
+    if len(dims) == 1 and len(chosen) >= 4 and np.issubdtype(ds[dims[0]].dtype, np.number):
+        key = figures.ValueColours(ds[dims[0]].values)
+        key.bar(fig, list(axes), dims[0], shrink=0.9)
+        return [key.colour(v) for v in ds[dims[0]].values]
+    colours = [f"C{n % 10}" for n in range(len(chosen))]
+    if dims:
+        figures.value_legend(fig, [(label, c) for (label, _), c in zip(chosen, colours)],
+                             loc="outside right upper")
+    return colours
+
+
 def plot_curves(ds, panels: tuple = (), title: str = "", lazy: bool = True, extra: int = 0):
     """Train (dashed) and test (solid) loss, mean +- standard error over seeds, on a log-time
     axis; the linearised network's test loss (dotted) and kernel regression (thin horizontal);
-    then one panel per variable in ``panels``, then ``extra`` empty panels for the caller."""
+    then one panel per variable in ``panels``, then ``extra`` empty panels for the caller.
+    ``title`` (the claim) goes above the panels; line styles are named in a legend below them."""
     import matplotlib.pyplot as plt
 
+    from grokking_workbench.experiments import figures
+
     n = 1 + len(panels) + extra
-    fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 4), squeeze=False)
-    axes = axes[0][:n - extra]
+    fig, axes = plt.subplots(1, n, figsize=(4.6 * n + 1.2, 4.2), squeeze=False, layout="constrained")
+    every = list(axes[0])
+    axes = every[:n - extra]
+    colours = curve_colours(ds, fig, every)
     t = ds.t.values
     keep = t > 0
-    for n, (label, sel) in enumerate(selections(ds)):
+    lazy = lazy and "lazy_test_loss" in ds
+    for (label, sel), color in zip(selections(ds), colours):
         d = ds.sel(sel)
-        color = f"C{n % 10}"
-        for name, style in (("test_loss", "-"), ("train_loss", "--")):
+        for name, style in (("test_loss", figures.TEST), ("train_loss", figures.TRAIN)):
             m, se = mean_se(d[name])
-            axes[0].plot(t[keep], m[keep], style, color=color, lw=1.3,
-                         label=f"{label} test" if name == "test_loss" else None)
-            axes[0].fill_between(t[keep], (m - se)[keep], (m + se)[keep], color=color, alpha=0.2)
-        if lazy and "lazy_test_loss" in d:
-            axes[0].plot(t[keep], d.lazy_test_loss.mean("seed")[keep], ":", color=color, lw=1)
-            axes[0].axhline(float(d.kernel_test_loss.mean()), color=color, lw=0.6, alpha=0.6)
+            axes[0].plot(t[keep], m[keep], color=color, **style)
+            axes[0].fill_between(t[keep], (m - se)[keep], (m + se)[keep], color=color, alpha=0.2, lw=0)
+        if lazy:
+            axes[0].plot(t[keep], d.lazy_test_loss.mean("seed")[keep], color=color, **figures.LINEARISED)
+            axes[0].axhline(float(d.kernel_test_loss.mean()), color=color, **figures.KERNEL)
         for ax, name in zip(axes[1:], panels):
             m, se = mean_se(d[name])
-            ax.plot(t[keep], m[keep], color=color, label=label)
-            ax.fill_between(t[keep], (m - se)[keep], (m + se)[keep], color=color, alpha=0.2)
-    axes[0].set(xscale="log", yscale="log", xlabel="t", ylabel="loss",
-                title=title or "train (dashed), test (solid); linearised (dotted), kernel (line)")
-    axes[0].legend(fontsize=6)
+            ax.plot(t[keep], m[keep], color=color, **figures.TEST)
+            ax.fill_between(t[keep], (m - se)[keep], (m + se)[keep], color=color, alpha=0.2, lw=0)
+    axes[0].set(xscale="log", yscale="log", xlabel=TIME_LABEL, ylabel="loss (mean squared error)")
+    axes[0].set_title("train and test loss", fontsize=10)
     for ax, name in zip(axes[1:], panels):
-        ax.set(xscale="log", xlabel="t", title=ds[name].attrs.get("long_name", name)[:60])
-        ax.title.set_fontsize(8)
-        if name in ("param_change", "variance_error", "misalignment_error", "linear_power"):
+        ax.set(xscale="log", xlabel=TIME_LABEL, ylabel=_PANEL_LABELS.get(name, name))
+        figures.wrapped_title(ax, ds[name].attrs.get("long_name", name))
+        if name in _LOG_PANELS:
             ax.set_yscale("log")
-    fig.tight_layout()
+    styles = [("test (population) loss", figures.TEST), ("train loss", figures.TRAIN)]
+    if lazy:
+        styles += [("linearised network, test loss", figures.LINEARISED),
+                   ("kernel regression with the initial NTK (t -> inf)", figures.KERNEL)]
+    styles.append((figures.band_label(ds.sizes["seed"]), "band"))
+    figures.style_legend(fig, styles, loc="outside lower center", ncol=len(styles))
+    if title:
+        fig.suptitle(figures.wrapped(title, int(fig.get_figwidth() * 72 / 5.5)), fontsize=10)
     return fig

@@ -158,7 +158,9 @@ def run(config: Config):
 def plot(ds):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3 if "sim_rqi" in ds else 2, figsize=(13, 3.8))
+    from grokking_workbench.experiments import figures
+
+    fig, axes = plt.subplots(1, 3 if "sim_rqi" in ds else 2, figsize=(14, 4.6), layout="constrained")
     f = ds.fraction.values
     ax = axes[0]
     ax.errorbar(f, ds.p_unique, yerr=ds.p_unique_stderr, marker="o", ms=3, label="addition (n0 = 2)")
@@ -167,7 +169,8 @@ def plot(ds):
     ax.axvline(float(ds.critical_fraction), color="C0", lw=0.8, ls=":",
                label=f"r_c = {float(ds.critical_fraction):.3f}")
     ax.axvline(0.4, color="k", lw=0.8, ls="--", label="paper r_c = 0.4")
-    ax.set(xlabel="training fraction", ylabel="P(unique linear representation)", title="Fig. 4a")
+    ax.set(xlabel="training fraction", ylabel="P(unique linear representation)",
+           title="Fig. 4a: unique linear representation")
     ax.legend(fontsize=7)
     ax = axes[1]
     for k, name in enumerate(ds.normalisation.values):
@@ -175,20 +178,21 @@ def plot(ds):
         scale = float(np.max(mean)) or 1.0
         ax.errorbar(f, mean / scale, yerr=ds.lambda3_std.sel(normalisation=name).values / scale,
                     color=f"C{k + 2}", marker="os^"[k % 3], ms=3, capsize=2,
-                    label=f"{name} (mean +- sd over splits, / {scale:.3g})")
+                    label=f"{name} (divided by {scale:.3g})")
     ax.set(xlabel="training fraction", ylabel="lambda_3 / its largest mean",
            title="Fig. 5a: grokking rate in three normalisations")
-    ax.legend(fontsize=6)
+    figures.legend_below(ax, title=f"mean +- s.d. over {ds.sizes['split']} splits", ncol=2)
     if "sim_rqi" in ds:
         ax = axes[2]
         sf = ds.sim_fraction.values
         for name, lab in (("sim_rqi", "RQI"), ("sim_val_acc", "validation accuracy")):
             v = ds[name].values
-            ax.errorbar(sf, v.mean(1), yerr=v.std(1, ddof=1) / np.sqrt(v.shape[1]), marker="o", ms=3, label=lab)
+            ax.errorbar(sf, v.mean(1), yerr=v.std(1, ddof=1) / np.sqrt(v.shape[1]), marker="o", ms=3,
+                        label=f"{lab}: mean +- s.e. over {v.shape[1]} runs")
         ax.plot(f, ds.p_unique, "k--", lw=0.8, label="theory p_unique")
-        ax.set(xlabel="training fraction", ylabel="after training", title="Fig. 4b: toy model")
+        ax.set(xlabel="training fraction", ylabel="RQI, validation accuracy after training",
+               title="Fig. 4b: toy model")
         ax.legend(fontsize=7)
-    fig.tight_layout()
     return fig
 
 

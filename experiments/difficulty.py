@@ -68,24 +68,32 @@ def observations(ds) -> list[str]:
 def plot(ds):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4))
-    for n, a in enumerate(ds.alpha.values):
+    from grokking_workbench.experiments import figures
+
+    fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.4), layout="constrained")
+    key = figures.ValueColours(ds.alpha.values)
+    n_seeds = ds.sizes["seed"]
+    for a in ds.alpha.values:
         d = ds.sel(alpha=a)
+        c = key.colour(a)
         x = d.difficulty.mean("seed")
         y = d.param_change.isel(t=-1)
-        axes[0].errorbar(x, y.mean("seed"), yerr=y.std("seed", ddof=1), marker="o", ls="",
-                         ms=4, color=f"C{n}", label=f"alpha = {a:g}: network")
-        axes[0].plot(x, d.lazy_param_change.isel(t=-1).mean("seed"), "x", color=f"C{n}",
-                     label=f"alpha = {a:g}: linearised")
-        axes[1].plot(x, d.change_ratio.mean("seed"), "o-", color=f"C{n}", label=f"alpha = {a:g}")
-    axes[0].set(xscale="log", yscale="log", xlabel="difficulty y^T K^-1 y",
-                ylabel="|W - W0| / |W0| at t_max", title="App. 10, eq. (9)")
+        axes[0].errorbar(x, y.mean("seed"), yerr=y.std("seed", ddof=1), marker="o", ls="", ms=4,
+                         color=c, capsize=2)
+        axes[0].plot(x, d.lazy_param_change.isel(t=-1).mean("seed"), "x", color=c, ms=7)
+        axes[1].plot(x, d.change_ratio.mean("seed"), "o-", color=c, ms=4)
+    axes[0].set(xscale="log", yscale="log", xlabel="difficulty y^T K^-1 y (mean over datasets)",
+                ylabel="|W - W0|_F / |W0|_F at t_max")
+    axes[0].set_title("relative weight change (Kumar et al. App. 10, eq. 9)", fontsize=10)
     axes[1].axhline(1, color="k", lw=0.5)
-    axes[1].set(xscale="log", xlabel="difficulty y^T K^-1 y", ylabel="network / linearised",
-                title="departure from the linearisation")
-    for ax in axes:
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+    axes[1].set(xscale="log", xlabel="difficulty y^T K^-1 y (mean over datasets)",
+                ylabel="network / linearised network")
+    axes[1].set_title("departure from the linearisation (ratio of the weight changes)", fontsize=10)
+    figures.style_legend(axes[0], [(f"network: mean +- s.d. over {n_seeds} datasets", dict(marker="o", ms=4)),
+                                   ("linearised network (mean)", dict(marker="x", ms=7))], loc="lower right")
+    figures.style_legend(axes[1], [(f"mean over {n_seeds} datasets", dict(marker="o", ms=4))])
+    key.bar(fig, list(axes), "alpha", shrink=0.9)
+    fig.suptitle("labels = j-th eigenvector of the initial NTK; one point per j", fontsize=10)
     return fig
 
 

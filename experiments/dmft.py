@@ -209,23 +209,37 @@ def statements_gamma(ds) -> list[tuple[str, str, str]]:
             ("Fig. 2a: the train/test gap opens as gamma falls (grokking is an offline effect)", v2, e2)]
 
 
-def _plot_losses(ds, key, label):
+def _plot_losses(ds, key, label, extra: bool = False):
+    """DMFT train (dashed) and test (solid) loss per value of ``key`` with the simulations'
+    mean +- s.e. (o test, open squares train); with ``extra`` an empty second panel."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    from grokking_workbench.experiments import figures
+
+    fig, axes = plt.subplots(1, 2 if extra else 1, figsize=(12.5 if extra else 8.5, 4.6), squeeze=False,
+                             layout="constrained")
+    ax = axes[0][0]
+    n = ds.sizes["seed"]
+    simulated = False
     for k, v in enumerate(ds[key].values):
         d = ds.sel({key: v})
-        line, = ax.plot(ds.t[1:], d.test_loss[1:], "-", label=f"{label} = {v:g}: DMFT test")
-        ax.plot(ds.t[1:], d.train_loss[1:], "--", color=line.get_color(), label="DMFT train")
+        c = f"C{k}"
+        ax.plot(ds.t[1:], d.test_loss[1:], color=c, **figures.TEST)
+        ax.plot(ds.t[1:], d.train_loss[1:], color=c, **figures.TRAIN)
         if not np.all(np.isnan(d.sim_train_loss)):
-            n = ds.sizes["seed"]
+            simulated = True
             for name, mk in (("sim_test_loss", "o"), ("sim_train_loss", "s")):
                 m = d[name].mean("seed")
                 ax.errorbar(ds.t_sim, m, yerr=d[name].std("seed") / np.sqrt(n), fmt=mk, ms=3,
-                            color=line.get_color(), mfc="none" if "train" in name else None)
-    ax.set(xscale="log", xlabel="t", ylabel="loss", title=f"DMFT (lines) vs simulations, D = {ds.attrs['D']} "
-           "(o test, □ train; bars: SE over datasets)")
-    ax.legend(fontsize=6, ncol=2)
+                            color=c, mfc="none" if "train" in name else None)
+    ax.set(xscale="log", xlabel="gradient-flow time t", ylabel="loss")
+    ax.set_title(f"DMFT (lines) against simulations (markers), D = {ds.attrs['D']}", fontsize=10)
+    entries = [(f"{label} = {v:g}", dict(color=f"C{k}", lw=2)) for k, v in enumerate(ds[key].values)]
+    entries += [("DMFT test loss", figures.TEST), ("DMFT train loss", figures.TRAIN)]
+    if simulated:
+        entries += [(f"simulation test loss: mean +- s.e. over {n} datasets", dict(marker="o", ms=4)),
+                    (f"simulation train loss: mean +- s.e. over {n} datasets", dict(marker="s", ms=4, mfc="none"))]
+    figures.style_legend(fig, entries, loc="outside right upper", fontsize=8)
     return fig
 
 
@@ -341,17 +355,19 @@ def observations_alpha(ds) -> list[str]:
 
 
 def plot_alpha(ds):
-    import matplotlib.pyplot as plt
+    from grokking_workbench.experiments import figures
 
-    fig = _plot_losses(ds, "alpha", "alpha")
-    ax2 = fig.add_axes([0.62, 0.58, 0.25, 0.25])
-    ax2.plot(ds.alpha, ds.escape_time_theory, "k-", label="(2/3eps) ln(1/(alpha A0))")
+    fig = _plot_losses(ds, "alpha", "alpha", extra=True)
+    ax2 = fig.axes[1]
+    n = ds.sizes["seed"]
+    ax2.plot(ds.alpha, ds.escape_time_theory, "k-", label="theory (2/(3 eps)) ln(1/(alpha A0))")
     ax2.plot(ds.alpha, ds.escape_time, "o", label="DMFT")
     ax2.errorbar(ds.alpha, ds.sim_escape_time.mean("seed"), yerr=ds.sim_escape_time.std("seed"), fmt="s",
-                 ms=3, label="simulation")
-    ax2.set(xscale="log", xlabel="alpha", ylabel="escape time")
-    ax2.legend(fontsize=5)
-    plt.setp(ax2.get_xticklabels(), fontsize=6)
+                 ms=3, capsize=2, label=f"simulation: mean +- s.d. over {n} datasets")
+    ax2.set(xscale="log", xlabel="alpha", ylabel="escape time t* (max_i |A_i| = 1/alpha)")
+    figures.log_ticks_as_values(ax2, "x", ds.alpha.values)
+    ax2.set_title("escape time of the alignment (DMFT paper eq. 20)", fontsize=10)
+    ax2.legend(fontsize=7)
     return fig
 
 
@@ -489,34 +505,34 @@ def statements_correlations(ds) -> list[tuple[str, str, str]]:
 def plot_correlations(ds):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7.5))
+    fig, axes = plt.subplots(2, 3, figsize=(14, 8), layout="constrained")
     for col, model in enumerate(ds.model.values):
         # the two-time nodes are the grid's own (non-uniform) times
         mesh = axes[0, col].pcolormesh(ds.s, ds.t2, ds.Cw.sel(model=model).isel(i=0, j=0), shading="nearest")
-        fig.colorbar(mesh, ax=axes[0, col], label="Cw_11")
-        axes[0, col].set(title=f"Cw_11(t,s), {model}", xlabel="s", ylabel="t")
+        fig.colorbar(mesh, ax=axes[0, col], label="Cw_11(t,s)")
+        axes[0, col].set(title=f"Cw_11(t,s), {model}", xlabel="earlier time s", ylabel="time t")
         off = ds.Rh.sel(model=model).isel(i=0, j=1).values.copy()
         np.fill_diagonal(off, np.nan)
         mesh = axes[1, col].pcolormesh(ds.s, ds.t2, off, shading="nearest")
-        fig.colorbar(mesh, ax=axes[1, col], label="Rh_12 (memory times its quadrature weight)")
-        axes[1, col].set(title=f"Rh_12(t,s<t) (memory), {model}", xlabel="s", ylabel="t")
+        fig.colorbar(mesh, ax=axes[1, col], label="Rh_12(t,s) x quadrature weight")
+        axes[1, col].set(title=f"Rh_12(t,s<t) (memory), {model}", xlabel="earlier time s", ylabel="time t")
     n = ds.sizes["seed"]
+    sim = f"simulation: mean +- s.e. over {n} datasets"
     ax = axes[0, 2]
     for i in ds.i.values:
         for model, style in (("dmft", "-"), ("online", ":")):
             ax.plot(ds.t, ds.A.sel(model=model, i=i), style, label=f"A_{i + 1} {model}")
         ax.errorbar(ds.t_sim, ds.sim_A.isel(i=i).mean("seed"), yerr=ds.sim_A.isel(i=i).std("seed") / np.sqrt(n),
-                    fmt="o", ms=3, label=f"A_{i + 1} simulation")
-    ax.set(xlabel="t", title=f"alignment per neuron, gamma = {ds.attrs['gamma']}")
+                    fmt="o", ms=3, label=f"A_{i + 1} {sim}")
+    ax.set(xlabel="time t", ylabel="alignment A_i(t)", title=f"alignment per neuron, gamma = {ds.attrs['gamma']}")
     ax.legend(fontsize=6)
     ax = axes[1, 2]
     for model, style in (("dmft", "-"), ("online", ":")):
         ax.plot(ds.t, ds.C.sel(model=model).isel(i=0, j=0), style, label=f"C_11 {model}")
     ax.errorbar(ds.t_sim, ds.sim_C.isel(i=0, j=0).mean("seed"), yerr=ds.sim_C.isel(i=0, j=0).std("seed") / np.sqrt(n),
-                fmt="o", ms=3, label="simulation")
-    ax.set(xlabel="t", title="Cw_11(t,t)")
+                fmt="o", ms=3, label=sim)
+    ax.set(xlabel="time t", ylabel="C_11(t) = Cw_11(t,t)", title="Cw_11(t,t)")
     ax.legend(fontsize=6)
-    fig.tight_layout()
     return fig
 
 
@@ -586,17 +602,24 @@ def statements_gap(ds) -> list[tuple[str, str, str]]:
 def plot_gap(ds):
     import matplotlib.pyplot as plt
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
-    for g in ds.gamma.values:
-        line, = a.plot(ds.t, ds.gap.sel(gamma=g), label=f"gamma = {g:g}: solver")
-        a.plot(ds.t, ds.gap_formula.sel(gamma=g), "--", color=line.get_color(), label="eq. 5")
-    a.set(xlabel="t", ylabel="L_test - L_train")
-    a.legend(fontsize=7)
+    from grokking_workbench.experiments import figures
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11.5, 4.2), layout="constrained")
+    for k, g in enumerate(ds.gamma.values):
+        a.plot(ds.t, ds.gap.sel(gamma=g), color=f"C{k}", **figures.TEST)
+        a.plot(ds.t, ds.gap_formula.sel(gamma=g), color=f"C{k}", **figures.TRAIN)
+    top = float(max(ds.gap.max(), ds.gap_formula.max()))
+    a.set(xlabel="gradient-flow time t", ylabel="L_test - L_train", ylim=(None, 1.5 * top))
+    a.set_title("train/test gap", fontsize=10)
+    figures.style_legend(a, [(f"gamma = {g:g}", dict(color=f"C{k}", lw=2)) for k, g in enumerate(ds.gamma.values)]
+                         + [("DMFT solver", figures.TEST), ("eq. 5", figures.TRAIN)], loc="upper right")
     b.loglog(ds.gamma, ds.formula_error, "o-", label="|solver - eq. 5|")
     ref = ds.formula_error.values[0] * (ds.gamma.values / ds.gamma.values[0]) ** -2.0
-    b.loglog(ds.gamma, ref, "k:", label="gamma^-2")
-    b.set(xlabel="gamma", title=f"slope {ds.attrs['error_slope']:.2f}")
-    b.legend()
+    b.loglog(ds.gamma, ref, "k:", label="gamma^-2 (through the first point)")
+    figures.log_ticks_as_values(b, "x", ds.gamma.values)
+    b.set(xlabel="gamma = P / D", ylabel="mean |solver - eq. 5| over t >= t_max / 3")
+    b.set_title(f"error of eq. 5: fitted slope {ds.attrs['error_slope']:.2f}", fontsize=10)
+    b.legend(fontsize=8)
     return fig
 
 

@@ -198,38 +198,47 @@ def _report(ds) -> tuple[bool, str]:
 def plot(ds):
     import matplotlib.pyplot as plt
 
+    from grokking_workbench.experiments import figures
+
     a = analysis(ds)
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    n = ds.sizes["seed"]
+    fig, axes = plt.subplots(1, 3, figsize=(17, 5.4), layout="constrained")
     ax = axes[0]
     ax.plot(ds.dmft_t, ds.dmft_curve, "k-", lw=1.5, label="DMFT (D -> inf)")
     ax.fill_between(ds.dmft_t, ds.dmft_curve - 2 * ds.dmft_curve_err, ds.dmft_curve + 2 * ds.dmft_curve_err,
-                    color="k", alpha=0.2, lw=0, label="DMFT error band (2 sigma)")
+                    color="k", alpha=0.2, lw=0, label="DMFT +- 2 Monte-Carlo s.e.")
     for k, D in enumerate(ds.D.values):
         y = ds.common_mode_curves.isel(D=k)
-        ax.errorbar(ds.record_t, y.mean("seed"), yerr=y.std("seed", ddof=1) / np.sqrt(ds.sizes["seed"]),
-                    fmt="o", ms=2.5, label=f"simulation D = {int(D)}: mean +- SE")
-    ax.set(xlabel="t", ylabel="sum_i A_i", title=f"common mode, gamma = {ds.attrs['gamma']:g}")
-    ax.legend(fontsize=7)
+        ax.errorbar(ds.record_t, y.mean("seed"), yerr=y.std("seed", ddof=1) / np.sqrt(n),
+                    fmt="o", ms=2.5, label=f"simulation D = {int(D)}")
+    ax.set(xlabel="gradient-flow time t", ylabel="sum_i A_i")
+    ax.set_title(f"common mode, gamma = {ds.attrs['gamma']:g} (simulations: mean +- s.e. over {n} datasets)",
+                 fontsize=9)
+    figures.legend_below(ax)
     ax = axes[1]
     x = 1.0 / ds.D.values
     xx = np.linspace(0, x.max() * 1.05, 50)
+    key = figures.ValueColours(ds.t_c.values, "plasma")
     for k, t in enumerate(ds.t_c.values):
-        line = ax.errorbar(x, a["mean"][:, k] - ds.dmft_common_mode.values[k], yerr=a["se"][:, k], fmt="o",
-                           label=f"t = {t:g}: simulation - DMFT")
+        c = key.colour(t)
+        ax.errorbar(x, a["mean"][:, k] - ds.dmft_common_mode.values[k], yerr=a["se"][:, k], fmt="o", color=c)
         f = a["fits"][k]
-        ax.plot(xx, f["a"] + f["b"] * xx - ds.dmft_common_mode.values[k], "--", color=line[0].get_color(),
-                lw=1, label=f"t = {t:g}: fit S_inf + b / D")
+        ax.plot(xx, f["a"] + f["b"] * xx - ds.dmft_common_mode.values[k], "--", color=c, lw=1)
     ax.axhline(0, color="k", lw=0.8)
-    ax.set(xlabel="1 / D", ylabel="offset of sum_i A_i from the DMFT", title="offset against 1 / D")
-    ax.legend(fontsize=6, ncol=2)
+    ax.set(xlabel="1 / D", ylabel="offset of sum_i A_i from the DMFT")
+    ax.set_title("offset against 1 / D", fontsize=10)
+    key.bar(fig, ax, "comparison time t_c")
+    figures.legend_below(ax, figures.style_handles(
+        [(f"simulation - DMFT: mean +- s.e. over {n} datasets", dict(marker="o")),
+         ("fit S_inf + b / D", dict(ls="--", lw=1))]), ncol=1)
     ax = axes[2]
     im = ax.pcolormesh(np.arange(len(ds.t_c) + 1), np.arange(len(ds.D) + 1), a["z"], cmap="RdBu_r",
                        vmin=-a["z_limit_all"], vmax=a["z_limit_all"])
     ax.set_xticks(np.arange(len(ds.t_c)) + 0.5, [f"{t:g}" for t in ds.t_c.values])
     ax.set_yticks(np.arange(len(ds.D)) + 0.5, [str(int(d)) for d in ds.D.values])
-    ax.set(xlabel="comparison time t_c", ylabel="D", title="z of the offset (colour range: Bonferroni limit)")
+    ax.set(xlabel="comparison time t_c", ylabel="D")
+    figures.wrapped_title(ax, "z of the offset from the DMFT (colour range: the Bonferroni limit)", fontsize=10)
     fig.colorbar(im, ax=ax, label="z-score")
-    fig.tight_layout()
     return fig
 
 

@@ -313,31 +313,39 @@ def observations(ds) -> list[str]:
 def plot(ds):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 2, figsize=(13, 9))
+    from grokking_workbench.experiments import figures
+
+    n = ds.sizes["seed"]
+    fig, axes = plt.subplots(2, 2, figsize=(14.5, 9), layout="constrained")
     for row, kind in enumerate(("gamma", "alpha")):
         for col, name in enumerate(("test", "train")):
             ax = axes[row, col]
             for k, v in enumerate(ds[kind].values):
+                c = f"C{k}"
                 curve = ds[f"{kind}_{name}_loss"].isel({kind: k})
                 err = ds[f"{kind}_{name}_loss_err"].isel({kind: k})
-                line, = ax.plot(ds.t[1:], curve[1:], "-", lw=1.5, label=f"{kind} = {v:g}: DMFT")
-                ax.fill_between(ds.t[1:], (curve - 2 * err)[1:], (curve + 2 * err)[1:], color=line.get_color(),
+                ax.plot(ds.t[1:], curve[1:], "-", lw=1.5, color=c)
+                ax.fill_between(ds.t[1:], (curve - 2 * err)[1:], (curve + 2 * err)[1:], color=c,
                                 alpha=0.2, lw=0)
                 st = ds[f"{kind}_sim_t"].isel({kind: k})
                 if np.isfinite(st).any():
                     y = ds[f"{kind}_sim_{name}_loss"].isel({kind: k})
-                    for s in range(ds.sizes["seed"]):
-                        ax.plot(st, y.isel(seed=s), "-", color=line.get_color(), lw=0.4, alpha=0.35)
-                    ax.errorbar(st, y.mean("seed"), yerr=y.std("seed", ddof=1) / np.sqrt(ds.sizes["seed"]),
-                                fmt="o", ms=2.5, color=line.get_color(), label=f"{kind} = {v:g}: simulation mean +- SE")
+                    for s in range(n):
+                        ax.plot(st, y.isel(seed=s), "-", color=c, lw=0.4, alpha=0.35)
+                    ax.errorbar(st, y.mean("seed"), yerr=y.std("seed", ddof=1) / np.sqrt(n),
+                                fmt="o", ms=2.5, color=c)
             sim_max = float(np.nanmax(ds[f"{kind}_sim_{name}_loss"].mean("seed").values))
             ax.set_ylim(-0.03, 1.25 * sim_max)   # a diverged DMFT run leaves the frame instead of squashing it
-            ax.set(xscale="log", xlabel="t", ylabel=f"{name} loss",
-                   title=f"{name} loss over {kind}: DMFT (line, band 2 sigma), datasets (thin), "
-                         f"mean (points), D = {ds.attrs['D']}")
-            ax.title.set_fontsize(8)
-            ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
+            ax.set(xscale="log", xlabel="gradient-flow time t", ylabel=f"{name} loss")
+            ax.set_title(f"{name} loss over {kind}", fontsize=10)
+        values = [(f"{kind} = {v:g}", dict(color=f"C{k}", lw=2)) for k, v in enumerate(ds[kind].values)]
+        figures.style_legend(axes[row, 1], values, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                             title=kind, title_fontsize=8, fontsize=8)
+    figures.style_legend(fig, [("DMFT (D -> inf)", dict(lw=1.5)), ("DMFT +- 2 s.e. (Monte-Carlo and step halving)", "band"),
+                               ("simulation: one line per dataset", dict(lw=0.5, alpha=0.5)),
+                               (f"simulation: mean +- s.e. over {n} datasets", dict(marker="o", ms=3))],
+                         loc="outside lower center", ncol=4, fontsize=8)
+    fig.suptitle(f"DMFT against simulations at D = {ds.attrs['D']}", fontsize=11)
     return fig
 
 

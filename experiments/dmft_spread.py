@@ -350,41 +350,43 @@ def observations(ds) -> list[str]:
 def plot(ds):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 2, figsize=(14, 9.5))
-    cmap = plt.get_cmap("viridis")
+    from grokking_workbench.experiments import figures
+
+    fig, axes = plt.subplots(2, 2, figsize=(14.5, 9.5), layout="constrained")
+    key = figures.ValueColours(np.unique(ds.D.values))
     for ax, part, title in ((axes[0, 0], "A", "prescribed overlaps, gamma = 8"),
                             (axes[0, 1], "B", "prescribed overlaps, gamma = 4"),
                             (axes[1, 0], "C", "random initial weights, gamma = 8")):
         sel = ds.part.values == part
-        Ds = np.unique(ds.D.values[sel])
-        for q, D in enumerate(Ds):
-            colour = cmap(q / max(len(Ds) - 1, 1))
-            idx = np.nonzero(sel & (ds.D.values == D))[0]
-            for n, k in enumerate(idx):
-                ax.plot(ds.t[1:], ds.test_loss.values[k, 1:], "-", color=colour, lw=0.7, alpha=0.6,
-                        label=f"simulation D = {int(D)} (one line per dataset)" if n == 0 else None)
+        for D in np.unique(ds.D.values[sel]):
+            colour = key.colour(D)
+            for k in np.nonzero(sel & (ds.D.values == D))[0]:
+                ax.plot(ds.t[1:], ds.test_loss.values[k, 1:], "-", color=colour, lw=0.7, alpha=0.6)
                 if part == "C" and np.isfinite(ds.own_dmft_test_loss.values[k]).any():
-                    ax.plot(ds.t[1:], ds.own_dmft_test_loss.values[k, 1:], ":", color=colour, lw=0.9,
-                            label=f"DMFT from the dataset's own (A0, C0), D = {int(D)}" if n == 0 else None)
+                    ax.plot(ds.t[1:], ds.own_dmft_test_loss.values[k, 1:], ":", color=colour, lw=0.9)
+        entries = [("simulation (one line per dataset)", dict(lw=0.7))]
         if part == "A":
-            ax.plot(ds.t[1:], ds.dmft_test_loss[1:], "k-", lw=2, label="DMFT (D -> inf)")
-        ax.set(xscale="log", xlabel="t", ylabel="test loss", title=f"test loss per dataset: {title}")
-        ax.legend(fontsize=7)
+            ax.plot(ds.t[1:], ds.dmft_test_loss[1:], "k-", lw=2)
+            entries.append(("DMFT (D -> inf)", dict(lw=2)))
+        if part == "C":
+            entries.append(("DMFT from the dataset's own (A0, C0)", dict(ls=":", lw=0.9)))
+        ax.set(xscale="log", xlabel="gradient-flow time t", ylabel="test loss")
+        ax.set_title(f"test loss per dataset: {title}", fontsize=10)
+        figures.style_legend(ax, entries, loc="lower left" if part == "A" else "upper left", fontsize=8)
     ax = axes[1, 1]
     A = ds.part.values == "A"
-    Ds = np.unique(ds.D.values[A])
-    sc = ax.scatter(ds.log_a_t0.values[A], ds.t_test.values[A], c=np.log2(ds.D.values[A]), cmap="viridis", s=18)
-    cb = fig.colorbar(sc, ax=ax)
-    cb.set_label("log2 D")
+    ax.scatter(ds.log_a_t0.values[A], ds.t_test.values[A], c=[key.colour(D) for D in ds.D.values[A]], s=18)
+    key.bar(fig, list(axes.ravel()), "D (colour of every panel)", shrink=0.6)
     x = np.linspace(np.nanmin(ds.log_a_t0.values[A]), np.nanmax(ds.log_a_t0.values[A]), 20)
     ok = A & np.isfinite(ds.t_test.values)
     a_ref = np.nanmean(ds.log_a_t0.values[ok])
-    ax.plot(x, np.nanmean(ds.t_test.values[ok]) - (x - a_ref) / float(ds.attrs["escape_rate"]), "k--",
-            label="escape theory: slope -1/lambda (DMFT)")
-    ax.set(xlabel=f"log |A(t0)|, t0 = {float(ds.attrs['t0']):g}", ylabel="t_test",
-           title="gamma = 8, prescribed overlaps: fall of the test loss against the early amplitude")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    ax.plot(x, np.nanmean(ds.t_test.values[ok]) - (x - a_ref) / float(ds.attrs["escape_rate"]), "k--")
+    ax.set(xlabel=f"log |A(t0)|, t0 = {float(ds.attrs['t0']):g}",
+           ylabel="t_test (first fall of the test loss)")
+    figures.wrapped_title(ax, "gamma = 8, prescribed overlaps: fall of the test loss against the early amplitude",
+                          fontsize=10)
+    figures.style_legend(ax, [("simulation (one point per dataset)", dict(marker="o", ms=4)),
+                              ("escape theory: slope -1/lambda (DMFT)", dict(ls="--"))], fontsize=8)
     return fig
 
 

@@ -117,22 +117,26 @@ def plot(ds):
 
     steps = ds.step.values
     picks = [0, len(steps) // 2, len(steps) - 1]
-    fig, axes = plt.subplots(len(ds.task), len(picks) + 1, figsize=(4 * (len(picks) + 1), 3.6 * len(ds.task)), squeeze=False)
+    fig, axes = plt.subplots(len(ds.task), len(picks) + 1, figsize=(4 * (len(picks) + 1) + 1, 3.8 * len(ds.task)),
+                             squeeze=False, layout="constrained")
+    n_seeds = ds.sizes["seed"]
     for ti, task in enumerate(ds.task.values):
         for j, k in enumerate(picks):
             ax = axes[ti][j]
             P = ds.embedding_pc.isel(task=ti, step=k, seed=0).values
-            ax.scatter(P[:, 0], P[:, 1] if P.shape[1] > 1 else np.zeros(len(P)), c=np.arange(len(P)), cmap="viridis")
+            sc = ax.scatter(P[:, 0], P[:, 1] if P.shape[1] > 1 else np.zeros(len(P)), c=np.arange(len(P)),
+                            cmap="viridis")
             for s, (x, y) in enumerate(P[:, :2] if P.shape[1] > 1 else np.c_[P[:, 0], np.zeros(len(P))]):
                 ax.annotate(str(s), (x, y), fontsize=7)
-            ax.set(title=f"{task}, step {int(steps[k])}", xlabel="PC 1", ylabel="PC 2")
+            ax.set(title=f"{task}, step {int(steps[k])} (seed 0)", xlabel="PC 1", ylabel="PC 2")
+        fig.colorbar(sc, ax=list(axes[ti][:len(picks)]), label="integer")
         ax = axes[ti][-1]
         for var in ("rqi", "val_acc", "effective_dimension"):
             v = ds[var].isel(task=ti).values
             ax.errorbar(np.maximum(steps, 1), v.mean(1), yerr=v.std(1) / np.sqrt(v.shape[1]), label=var, lw=1)
-        ax.set(xscale="log", xlabel="step", title=f"{task}: mean +- s.e.")
+        ax.set(xscale="log", xlabel="step", ylabel="RQI, accuracy; effective dimension")
+        ax.set_title(f"{task}:\nmean +- s.e. over {n_seeds} seeds", fontsize=10)
         ax.legend(fontsize=7)
-    fig.tight_layout()
     return fig
 
 

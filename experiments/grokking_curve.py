@@ -70,8 +70,8 @@ def statements(ds) -> list[tuple[str, str, str]]:
 
 def plot(ds):
     return plot_curves(ds, panels=("weight_norm", "ntk_alignment"),
-                       title=f"alpha = {ds.attrs['alpha']:g}, eps = {ds.attrs['eps']:g}, "
-                             f"P = {ds.attrs['P']}")
+                       title=f"Kumar et al. 2024 Fig. 1b-c: one grokking run, alpha = {ds.attrs['alpha']:g}, "
+                             f"eps = {ds.attrs['eps']:g}, P = {ds.attrs['P']}")
 
 
 QUICK = WideConfig(N=100, D=50, P=275, alpha=1.0, eps=0.05, t_max=1000.0, dt=0.5, seeds=4,

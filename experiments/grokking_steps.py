@@ -107,7 +107,9 @@ def _budget(ds) -> float:
 def plot(ds):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    from grokking_workbench.experiments import figures
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.2), layout="constrained")
     ax = axes[0]
     f = ds.fraction.values
     net = ds.steps_network.values
@@ -124,7 +126,7 @@ def plot(ds):
                 label=f"theory n_h = 1/(lambda_3 eta), {name} (median)")
     ax.axhline(_budget(ds), color="gray", lw=0.8, label="step budget")
     ax.set(yscale="log", xlabel="training fraction", ylabel="steps", title="Fig. 5b: steps to RQI > 0.95")
-    ax.legend(fontsize=7)
+    figures.legend_below(ax, ncol=1)
     ax = axes[1]
     for name in ds.normalisation.values:
         th = ds.steps_theory.sel(normalisation=name).values
@@ -133,8 +135,7 @@ def plot(ds):
         ax.plot(th[both], net[both], "o", color=c, ms=3, alpha=0.6, label=f"{name}")
     ax.set(xscale="log", yscale="log", xlabel="theory n_h (steps)", ylabel="network steps to RQI > 0.95",
            title="runs that reach RQI > 0.95")
-    ax.legend(title="normalisation of lambda_3", fontsize=7)
-    fig.tight_layout()
+    figures.legend_below(ax, title="normalisation of lambda_3 (one point per run)", ncol=3)
     return fig
 
 

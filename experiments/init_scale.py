@@ -71,31 +71,43 @@ def statements(ds) -> list[tuple[str, str, str]]:
 def plot(ds):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    from grokking_workbench.experiments import figures
+
+    fig, axes = plt.subplots(1, 3, figsize=(15.5, 4.4), layout="constrained")
     t = ds.t.values
     a0 = ds.alpha.values[len(ds.alpha) // 2]
+    n_seeds = ds.sizes["seed"]
+    markers = "os^vD"
     for n, s in enumerate(ds.sigma.values):
         d = ds.sel(alpha=a0, sigma=s)
-        axes[0].plot(t[1:], d.test_loss.mean("seed")[1:], color=f"C{n}", label=f"sigma = {s:g}")
-        axes[0].plot(t[1:], d.train_loss.mean("seed")[1:], "--", color=f"C{n}")
-    axes[0].set(xscale="log", yscale="log", xlabel="t", ylabel="loss",
-                title=f"Fig. 7b: sigma sweep at alpha = {a0:g}")
-    axes[0].legend(fontsize=7)
+        axes[0].plot(t[1:], d.test_loss.mean("seed")[1:], color=f"C{n}", **figures.TEST)
+        axes[0].plot(t[1:], d.train_loss.mean("seed")[1:], color=f"C{n}", **figures.TRAIN)
+    axes[0].set(xscale="log", yscale="log", xlabel="training time t (steps x dt)",
+                ylabel="loss (mean squared error)")
+    axes[0].set_title(f"Fig. 7b: sigma sweep at alpha = {a0:g} (mean over {n_seeds} datasets)", fontsize=10)
+    figures.style_legend(axes[0], [("test", figures.TEST), ("train", figures.TRAIN)], loc="lower left")
     x = ds.sigma2_alpha.values.ravel()
-    for ax, name, title in ((axes[1], "param_change", "Fig. 7d-e: |W - W0| / |W0| at t_max"),
-                            (axes[2], "test_loss", "Fig. 7f: final test loss")):
+    for ax, name, title, ylabel in (
+            (axes[1], "param_change", "Fig. 7d-e: relative weight change at t_max", "|W - W0|_F / |W0|_F"),
+            (axes[2], "test_loss", "Fig. 7f: final test loss", "test loss at t_max")):
         m = ds[name].isel(t=-1).mean("seed")
-        se = ds[name].isel(t=-1).std("seed", ddof=1) / np.sqrt(ds.sizes["seed"])
+        se = ds[name].isel(t=-1).std("seed", ddof=1) / np.sqrt(n_seeds)
         for n, s in enumerate(ds.sigma.values):
             ax.errorbar(ds.sigma2_alpha.sel(sigma=s), m.sel(sigma=s), yerr=se.sel(sigma=s),
-                        marker="os^v"[n % 4], ls="", color=f"C{n}", label=f"sigma = {s:g}")
+                        marker=markers[n % len(markers)], ls="", color=f"C{n}", capsize=2)
+        entries = [(f"mean +- s.e. over {n_seeds} datasets (one point per alpha)", dict(marker="o"))]
         if name == "param_change":
             lazy = ds.lazy_param_change.isel(t=-1).mean("seed").values.ravel()
             order = np.argsort(x)
-            ax.plot(x[order], lazy[order], "k:", lw=1, label="linearised network")
-        ax.set(xscale="log", yscale="log", xlabel="sigma^2 alpha", title=title)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+            ax.plot(x[order], lazy[order], "k:", lw=1)
+            entries.append(("linearised network", dict(ls=":", lw=1)))
+        ax.set(xscale="log", yscale="log", xlabel="sigma^2 alpha", ylabel=ylabel)
+        ax.set_title(title, fontsize=10)
+        figures.style_legend(ax, entries, loc="upper right" if name == "param_change" else "upper left")
+    fig.legend(handles=figures.style_handles(
+        [(f"sigma = {s:g}", dict(marker=markers[n % len(markers)], color=f"C{n}", lw=2))
+         for n, s in enumerate(ds.sigma.values)]), loc="outside right upper", fontsize=8,
+        title="initial scale (colour, marker)", title_fontsize=8)
     return fig
 
 

@@ -261,7 +261,7 @@ def statements_grokked(ds):
 # ------------------------------------------------------------------------------------ registry
 def _register(name, summary, claim, quick, full, statements, panels=(), observations=None):
     register(name=name, summary=summary, claim=claim, quick=quick, full=full, run=run_curves,
-             plot=lambda ds: plot_curves(ds, panels=panels, title=name), statements=statements,
+             plot=lambda ds: plot_curves(ds, panels=panels, title=claim), statements=statements,
              observations=observations)
 
 

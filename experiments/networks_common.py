@@ -105,57 +105,67 @@ def merge_status(*datasets) -> str:
     return "; ".join(bad) if bad else "complete"
 
 
+_PANEL_LABELS = {"accuracy": "accuracy", "loss": "loss",
+                 "param_norm": "parameter norm |theta|",
+                 "relative_change": "|theta - theta_0| / |theta_0|",
+                 "effective_dimension": "effective dimension"}
+
+
+def seed_note(ds) -> str:
+    """How the curves summarise the seeds: a mean over n of them, or a single one."""
+    n = ds.sizes.get("seed", 1)
+    return f"mean over {n} seeds" if n > 1 else "one seed"
+
+
 def plot_curves(ds, by: str | None, *, metrics=("accuracy", "loss"), extra=(), title="",
                 cmap="viridis", label_fmt="{name} = {value:g}"):
     """Panels of train (dashed) and test (solid) curves against steps (log axis), seed mean,
-    one colour per value of ``by`` (a colour bar when there are more than 4 values), then one
-    panel per variable in ``extra``."""
+    one colour per value of ``by`` (a colour bar when there are 4 or more values, otherwise a
+    legend naming each), then one panel per variable in ``extra``; ``title`` above the panels
+    and the line styles named once below them."""
     import matplotlib.pyplot as plt
-    from matplotlib import cm, colors
+
+    from grokking_workbench.experiments import figures
 
     panels = list(metrics) + list(extra)
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 3.8), squeeze=False)
-    axes = axes[0]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels) + 1.2, 4.0), squeeze=False,
+                             layout="constrained")
+    axes = list(axes[0])
     values = list(ds[by].values) if by else [None]
     steps = ds.step.values
     keep = steps > 0
-    use_bar = len(values) > 4
-    if use_bar:
-        norm = colors.LogNorm(min(values), max(values)) if min(values) > 0 else colors.Normalize(
-            min(values), max(values))
-        smap = cm.ScalarMappable(norm=norm, cmap=cmap)
-    for n, v in enumerate(values):
+    if by and len(values) >= 4:
+        key = figures.ValueColours(values, cmap)
+        key.bar(fig, axes, by, shrink=0.9)
+        colours = [key.colour(v) for v in values]
+    else:
+        colours = [f"C{n}" for n in range(len(values))]
+        if by:
+            figures.value_legend(fig, [(label_fmt.format(name=by, value=v), c) for v, c in zip(values, colours)],
+                                 loc="outside right upper")
+    note = seed_note(ds)
+    for v, color in zip(values, colours):
         d = ds.sel({by: v}) if by else ds
         if "seed" in d.dims:
             d = d.mean("seed")
-        color = smap.to_rgba(v) if use_bar else f"C{n}"
-        label = label_fmt.format(name=by, value=v) if by else ""
         for ax, m in zip(axes, panels):
             if m in ("accuracy", "loss"):
-                for part, style in (("test", "-"), ("train", "--")):
+                for part, style in (("test", figures.TEST), ("train", figures.TRAIN)):
                     name = f"{part}_{m}"
                     if name in d:
-                        ax.plot(steps[keep], d[name].values[keep], style, color=color, lw=1.3,
-                                label=f"{label} {part}".strip())
+                        ax.plot(steps[keep], d[name].values[keep], color=color, **style)
             elif m in d:
-                ax.plot(steps[keep], d[m].values[keep], color=color, lw=1.3, label=label or m)
+                ax.plot(steps[keep], d[m].values[keep], color=color, **figures.TEST)
     for ax, m in zip(axes, panels):
-        ylabel = m if m in ("accuracy", "loss") else ds[m].attrs.get("long_name", m)
-        ax.set(xscale="log", xlabel="optimiser step", ylabel=ylabel[:50])
+        ax.set(xscale="log", xlabel="optimiser step", ylabel=_PANEL_LABELS.get(m, m))
+        long = ds[m].attrs.get("long_name", m) if m in ds else m
+        figures.wrapped_title(ax, f"{long} ({note})" if m not in ("accuracy", "loss") else f"train and test {m} ({note})")
         if m == "loss":
             ax.set_yscale("log")
-        if not use_bar:
-            ax.legend(fontsize=6)
-    if use_bar:
-        fig.colorbar(smap, ax=list(axes), label=by)
-        for ax in axes:
-            ax.plot([], [], "k-", label="test")
-            ax.plot([], [], "k--", label="train")
-            ax.legend(fontsize=7)
+    figures.style_legend(fig, [("test", figures.TEST), ("train", figures.TRAIN)],
+                         loc="outside lower center", ncol=2)
     if title:
-        fig.suptitle(title, fontsize=10)
-    if not use_bar:
-        fig.tight_layout()
+        fig.suptitle(figures.wrapped(title, int(fig.get_figwidth() * 72 / 5.5)), fontsize=10)
     return fig
 
 

@@ -176,12 +176,12 @@ def statements_teacher(ds) -> list[tuple[str, str, str]]:
 
 def plot_grokking(ds):
     return plot_curves(ds.isel(alpha=0), "init_scale", extra=("param_norm",),
-                       title=f"{ds.attrs['data']}: initial scale (seed mean), AdamW wd {ds.attrs['weight_decay']:g}")
+                       title=f"{ds.attrs['data']}: initial scale, AdamW wd {ds.attrs['weight_decay']:g}")
 
 
 def plot_alpha(ds):
     return plot_curves(ds.isel(init_scale=-1), "alpha", extra=("param_norm",),
-                       title=f"{ds.attrs['data']}, initial scale {float(ds.init_scale[-1]):g}: alpha sweep (seed mean)")
+                       title=f"{ds.attrs['data']}, initial scale {float(ds.init_scale[-1]):g}: alpha sweep")
 
 
 register(name="digits-grokking",

@@ -175,38 +175,42 @@ def statements_alpha(ds) -> list[tuple[str, str, str]]:
 def plot_mlp(ds):
     import matplotlib.pyplot as plt
 
+    from grokking_workbench.experiments import figures
+
     acts = list(ds.activation.values)
-    fig, axes = plt.subplots(len(acts), 3, figsize=(14, 3.6 * len(acts)), squeeze=False)
+    fig, axes = plt.subplots(len(acts), 3, figsize=(14, 3.6 * len(acts) + 0.6), squeeze=False,
+                             layout="constrained")
     steps = ds.step.values
     keep = steps > 0
+    seeds = ds.seed.values
     for row, act in zip(axes, acts):
         d = ds.sel(activation=act)
         if "alpha" in d.dims:
             d = d.isel(alpha=0)
-        for s in d.seed.values:
+        for s in seeds:
             x = d.sel(seed=s)
-            c = f"C{int(s)}"
-            row[0].plot(steps[keep], x.train_accuracy.values[keep], "--", color=c, label=f"seed {s} train")
-            row[0].plot(steps[keep], x.test_accuracy.values[keep], "-", color=c, label=f"seed {s} test")
-            row[1].plot(steps[keep], x.train_loss.values[keep], "--", color=c, label=f"seed {s} train")
-            row[1].plot(steps[keep], x.test_loss.values[keep], "-", color=c, label=f"seed {s} test")
-            row[2].plot(steps[keep], x.param_norm.values[keep], color=c, label=f"seed {s}")
+            c = f"C{int(s) % 10}"
+            for ax, m in zip(row, ("accuracy", "loss")):
+                ax.plot(steps[keep], x[f"train_{m}"].values[keep], color=c, **figures.TRAIN)
+                ax.plot(steps[keep], x[f"test_{m}"].values[keep], color=c, **figures.TEST)
+            row[2].plot(steps[keep], x.param_norm.values[keep], color=c, **figures.TEST)
         row[0].set(xscale="log", xlabel="GD step", ylabel="accuracy", title=f"{act}: accuracy")
         row[1].set(xscale="log", yscale="log", xlabel="GD step", ylabel="MSE loss",
                    title=f"{act}: loss (same runs)")
-        row[2].set(xscale="log", xlabel="GD step", ylabel="|theta|", title=f"{act}: weight norm")
-        for ax in row:
-            ax.legend(fontsize=6)
+        row[2].set(xscale="log", xlabel="GD step", ylabel="parameter norm |theta|", title=f"{act}: weight norm")
+    figures.style_legend(fig, [("test", figures.TEST), ("train", figures.TRAIN)],
+                         loc="outside lower center", ncol=2)
+    figures.value_legend(fig, [(f"seed {int(s)}", f"C{int(s) % 10}") for s in seeds],
+                         loc="outside right upper", title="one line per seed")
     fig.suptitle(f"addition mod {ds.attrs['p']}, two-layer MLP, N = {ds.attrs['width']}, "
                  f"GD eta = {ds.attrs['lr']:g}, no weight decay", fontsize=10)
-    fig.tight_layout()
     return fig
 
 
 def plot_alpha(ds):
     d = ds.sel(activation="relu") if "activation" in ds.dims else ds
     return plot_curves(d, "alpha", extra=("param_norm",),
-                       title="addition mod p, ReLU MLP, GD eta_0 / alpha^2: alpha sweep (seed mean)")
+                       title="addition mod p, ReLU MLP, GD eta_0 / alpha^2: alpha sweep")
 
 
 register(name="modular-mlp",

@@ -185,7 +185,7 @@ def statements_alpha(ds) -> list[tuple[str, str, str]]:
 
 def plot_alpha(ds):
     return plot_curves(ds.isel(dropout=0), "alpha", extra=("param_norm",),
-                       title=f"one-layer transformer, addition mod {ds.attrs['p']}, AdamW: alpha sweep (seed mean)")
+                       title=f"one-layer transformer, addition mod {ds.attrs['p']}, AdamW: alpha sweep")
 
 
 # ------------------------------------------------------------------------ transformer-embeddings
@@ -235,34 +235,43 @@ def statements_embeddings(ds) -> list[tuple[str, str, str]]:
 def plot_embeddings(ds):
     import matplotlib.pyplot as plt
 
+    from grokking_workbench.experiments import figures
+    from grokking_workbench.experiments.networks_common import seed_note
+
     d0 = ds.sel(dropout=0.0).isel(alpha=0, seed=0)
     steps = ds.step.values
     picks = np.unique(np.linspace(1, len(steps) - 1, 4).round().astype(int))
-    fig, axes = plt.subplots(1, len(picks) + 2, figsize=(3.6 * (len(picks) + 2), 3.6))
-    for ax, i in zip(axes, picks):
+    k = len(picks)
+    half = (k + 1) // 2
+    mosaic = [[f"pc{n}" for n in range(k)], ["dim"] * half + ["dropout"] * (k - half)]
+    fig, ax = plt.subplot_mosaic(mosaic, figsize=(3.4 * k + 1, 7.2), layout="constrained")
+    for n, i in enumerate(picks):
+        a = ax[f"pc{n}"]
         pc = d0.embedding_pc.isel(step=i).values
-        sc = ax.scatter(pc[:, 0], pc[:, 1], c=np.arange(ds.attrs["p"]), cmap="twilight", s=14)
-        ax.set(xlabel="PC 1", ylabel="PC 2", title=f"step {int(steps[i])}, test acc "
-               f"{float(d0.test_accuracy.isel(step=i)):.2f}")
-    fig.colorbar(sc, ax=axes[len(picks) - 1], label="integer")
+        sc = a.scatter(pc[:, 0], pc[:, 1], c=np.arange(ds.attrs["p"]), cmap="twilight", s=14)
+        a.set(xlabel="PC 1", ylabel="PC 2")
+        a.set_title(f"step {int(steps[i])}, test accuracy {float(d0.test_accuracy.isel(step=i)):.2f}", fontsize=9)
+    fig.colorbar(sc, ax=[ax[f"pc{n}"] for n in range(k)], label="integer a (embedding of a)")
     keep = steps > 0
-    ax = axes[-2]
+    a = ax["dim"]
     for s in ds.seed.values:
-        ax.plot(steps[keep], ds.effective_dimension.sel(dropout=0.0, seed=s).isel(alpha=0).values[keep],
-                label=f"seed {int(s)}")
-    ax.set(xscale="log", xlabel="step", ylabel="exp(entropy of explained variance)",
-           title="effective dimension (no dropout)")
-    ax.legend(fontsize=6)
-    ax = axes[-1]
+        a.plot(steps[keep], ds.effective_dimension.sel(dropout=0.0, seed=s).isel(alpha=0).values[keep],
+               label=f"seed {int(s)}")
+    a.set(xscale="log", xlabel="optimiser step", ylabel="exp(entropy of explained variance)")
+    a.set_title("effective dimension of the embeddings (no dropout)", fontsize=10)
+    a.legend(fontsize=7, title="one line per seed", title_fontsize=7)
+    a = ax["dropout"]
     for n, q in enumerate(ds.dropout.values):
         x = ds.sel(dropout=q).isel(alpha=0).mean("seed")
-        ax.plot(steps[keep], x.test_accuracy.values[keep], "-", color=f"C{n}", label=f"dropout {q:g} test")
-        ax.plot(steps[keep], x.train_accuracy.values[keep], "--", color=f"C{n}", label=f"dropout {q:g} train")
-    ax.set(xscale="log", xlabel="step", ylabel="accuracy (seed mean)", title="effect of dropout")
-    ax.legend(fontsize=6)
-    fig.suptitle(f"transformer embeddings, addition mod {ds.attrs['p']}, d = {ds.attrs['d_model']}",
-                 fontsize=10)
-    fig.tight_layout()
+        a.plot(steps[keep], x.test_accuracy.values[keep], color=f"C{n}", **figures.TEST)
+        a.plot(steps[keep], x.train_accuracy.values[keep], color=f"C{n}", **figures.TRAIN)
+    a.set(xscale="log", xlabel="optimiser step", ylabel="accuracy")
+    a.set_title(f"effect of dropout ({seed_note(ds)})", fontsize=10)
+    a.legend(handles=figures.style_handles(
+        [(f"dropout {q:g}", dict(color=f"C{n}", lw=2)) for n, q in enumerate(ds.dropout.values)]
+        + [("test", figures.TEST), ("train", figures.TRAIN)]), fontsize=7)
+    fig.suptitle(f"transformer embeddings, addition mod {ds.attrs['p']}, d = {ds.attrs['d_model']}: "
+                 "first two principal components of the embeddings (seed 0, no dropout)", fontsize=10)
     return fig
 
 

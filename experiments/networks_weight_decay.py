@@ -90,7 +90,8 @@ def observations(ds) -> list[str]:
 def plot(ds):
     d = ds.swap_dims(weight_decay="wd")
     fig = plot_curves(d, panels=("weight_norm",), lazy=False,
-                      title=f"train (dashed), test (solid); wd unit = {ds.attrs['wd_unit']:g}")
+                      title=f"Kumar et al. 2024 Fig. 12: weight decay wd (in units of {ds.attrs['wd_unit']:g}) "
+                            "against laziness alpha")
     return fig
 
 

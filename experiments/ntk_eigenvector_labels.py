@@ -74,12 +74,16 @@ def observations(ds) -> list[str]:
 
 
 def plot(ds):
-    fig = plot_curves(ds, title="labels = j-th eigenvector of the initial NTK", extra=1)
-    ax = fig.axes[-1]
+    fig = plot_curves(ds, title="labels = j-th eigenvector of the initial NTK (Kumar et al. 2024 Fig. 5)",
+                      extra=1)
+    ax = fig.axes[1]
     cka = ds.initial_cka
-    ax.errorbar(ds.j, cka.mean("seed"), yerr=cka.std("seed", ddof=1), marker="o", ms=3)
-    ax.set(xlabel="j", ylabel="CKA of the initial NTK with the labels", yscale="log",
-           title="initial alignment (held-out points)")
+    ax.errorbar(ds.j, cka.mean("seed"), yerr=cka.std("seed", ddof=1), marker="o", ms=3, color="k",
+                capsize=2, label=f"mean +- s.d. over {ds.sizes['seed']} datasets")
+    ax.set(xlabel="j (index of the NTK eigenvector used as labels)",
+           ylabel="CKA of the initial NTK with the labels", yscale="log")
+    ax.set_title("initial alignment (held-out points)", fontsize=10)
+    ax.legend(fontsize=7)
     return fig
 
 

@@ -102,20 +102,29 @@ def statements(ds) -> list[tuple[str, str, str]]:
 def plot(ds):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    from grokking_workbench.experiments import figures
+
+    fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.2), sharey=True, layout="constrained")
+    markers = "os^"
+    parts = list(ds.eigenspace.values)
     for ax, kernel in zip(axes, ds.kernel.values):
-        for part, marker in zip(ds.eigenspace.values, "os^"):
+        for n, part in enumerate(parts):
             th = ds.eigenvalue_theory.sel(kernel=kernel, eigenspace=part)
             smp = ds.eigenvalue_sampled.sel(kernel=kernel, eigenspace=part)
-            line, = ax.plot(ds.eps, th, "-", label=f"{part}: theory")
-            ax.errorbar(ds.eps, smp.mean("seed"), yerr=smp.std("seed", ddof=1), fmt=marker,
-                        color=line.get_color(), label=f"{part}: Gram matrices")
+            ax.plot(ds.eps, th, "-", color=f"C{n}")
+            ax.errorbar(ds.eps, smp.mean("seed"), yerr=smp.std("seed", ddof=1), fmt=markers[n % 3],
+                        color=f"C{n}", capsize=2)
         if kernel == "ntk":
-            ax.plot(ds.eps, 2 * ds.eps / ds.attrs["D"] ** 2, "k:", label="printed 2 eps/D^2")
-        ax.set(xscale="log", yscale="log", xlabel="eps", xticks=ds.eps.values,
-               xticklabels=[f"{e:g}" for e in ds.eps.values], title=f"{kernel} (D = {ds.attrs['D']}, P = {ds.attrs['P']})")
-    axes[0].set_ylabel("eigenvalue")
-    axes[0].legend(fontsize=7)
+            ax.plot(ds.eps, 2 * ds.eps / ds.attrs["D"] ** 2, "k:")
+        ax.set(xscale="log", yscale="log", xlabel="eps", ylabel="eigenvalue")
+        figures.log_ticks_as_values(ax, "x", ds.eps.values)
+        ax.set_title(f"{kernel} kernel (D = {ds.attrs['D']}, P = {ds.attrs['P']})", fontsize=10)
+    entries = [(f"{part} eigenspace", dict(color=f"C{n}", marker=markers[n % 3], lw=2))
+               for n, part in enumerate(parts)]
+    entries += [("derived Mercer eigenvalue (line)", dict(ls="-")),
+                (f"Gram matrices K(X,X)/P: mean +- s.d. over {ds.sizes['seed']} seeds", dict(marker="o")),
+                ("printed 2 eps/D^2 (ntk)", dict(ls=":"))]
+    figures.style_legend(fig, entries, loc="outside right upper", fontsize=8)
     return fig
 
 

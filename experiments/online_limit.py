@@ -180,31 +180,36 @@ def plot(ds):
     deviation against gamma."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    from grokking_workbench.experiments import figures
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8), layout="constrained")
     t = ds.t.values
     sel = t > 0
     n = ds.sizes["seed"]
     colors = plt.cm.viridis(np.linspace(0, 0.85, ds.sizes["gamma"]))
     ax = axes[0]
     for c, g in zip(colors, ds.gamma.values):
-        for name, style in (("test_loss", "-"), ("train_loss", "--")):
+        for name, style in (("test_loss", figures.TEST), ("train_loss", figures.TRAIN)):
             x = ds[name].sel(gamma=g)
             m, s = x.mean("seed").values, x.std("seed", ddof=1).values / math.sqrt(n)
-            ax.plot(t[sel], m[sel], style, color=c,
-                    label=f"gamma = {g:g}" if name == "test_loss" else None)
+            ax.plot(t[sel], m[sel], color=c, **style)
             ax.fill_between(t[sel], (m - s)[sel], (m + s)[sel], color=c, alpha=0.25, lw=0)
-    ax.plot(t[sel], ds.ode_test_loss.values[sel], "k", lw=2, label="ODE (gamma = inf)")
+    ax.plot(t[sel], ds.ode_test_loss.values[sel], "k", lw=2)
+    styles = [("test loss", figures.TEST), ("train loss", figures.TRAIN),
+              ("online ODE (gamma = inf)", dict(lw=2))]
     if "one_pass_test_loss" in ds:
         x = ds.one_pass_test_loss
         m, s = x.mean("seed").values, x.std("seed", ddof=1).values / math.sqrt(n)
-        ax.plot(t[sel], m[sel], ":", color="tab:red", lw=1.5,
-                label=f"one pass, gamma = {ds.attrs['one_pass_gamma']:g}")
+        ax.plot(t[sel], m[sel], ":", color="tab:red", lw=1.5)
         ax.fill_between(t[sel], (m - s)[sel], (m + s)[sel], color="tab:red", alpha=0.25, lw=0)
+        styles.append((f"one pass, gamma = {ds.attrs['one_pass_gamma']:g} (test)",
+                       dict(ls=":", color="tab:red", lw=1.5)))
     ax.axvline(ds.attrs["escape_time"], color="gray", lw=0.8, ls="--")
-    ax.set(xscale="log", xlabel="t", ylabel="loss (test solid, train dashed)",
-           title=f"N={ds.attrs['N']}, D={ds.attrs['D']}, alpha={ds.attrs['alpha']:g}, "
-                 f"eps={ds.attrs['eps']:g}")
-    ax.legend(fontsize=8)
+    styles += [(f"escape time t* = {ds.attrs['escape_time']:.0f}", dict(ls="--", color="gray", lw=0.8)),
+               (figures.band_label(n), "band")]
+    ax.set(xscale="log", xlabel="gradient-flow time t", ylabel="loss")
+    ax.set_title(f"N = {ds.attrs['N']}, D = {ds.attrs['D']}, alpha = {ds.attrs['alpha']:g}, "
+                 f"eps = {ds.attrs['eps']:g}", fontsize=10)
     ax = axes[1]
     for c, g in zip(colors, ds.gamma.values):
         for i in ds.i.values:
@@ -214,17 +219,21 @@ def plot(ds):
             ax.fill_between(t[sel], (m - s)[sel], (m + s)[sel], color=c, alpha=0.25, lw=0)
     for i in ds.i.values:
         ax.plot(t[sel], ds.ode_A.sel(i=i).values[sel], "k", lw=1.5)
-    ax.set(xscale="log", xlabel="t", ylabel="A_i = w_i . beta / D", title="alignment")
+    ax.set(xscale="log", xlabel="gradient-flow time t", ylabel="A_i = w_i . beta / D")
+    ax.set_title("alignment of each hidden unit", fontsize=10)
+    figures.style_legend(fig, styles, loc="outside lower center", ncol=len(styles), fontsize=8)
+    figures.value_legend(fig, [(f"gamma = {g:g}", c) for c, g in zip(colors, ds.gamma.values)],
+                         loc="outside right upper", title="simulation", fontsize=8)
     ax = axes[2]
     g = ds.gamma.values
-    ax.errorbar(g, ds.deviation.values, yerr=ds.deviation_se.values, fmt="o-",
-                label=f"max over t <= t* = {ds.attrs['escape_time']:.0f} of |mean - ODE|")
+    ax.errorbar(g, ds.deviation.values, yerr=ds.deviation_se.values, fmt="o-", capsize=2,
+                label=f"max over t <= t* = {ds.attrs['escape_time']:.0f} of |mean - ODE| (+- s.e.)")
     ax.plot(g, ds.deviation_all_t.values, "s--", color="gray", label="max over all t")
     ax.plot(g, ds.deviation.values[0] * g[0] / g, "k:", label="1 / gamma")
-    ax.set(xscale="log", yscale="log", xlabel="gamma = P / D", ylabel="deviation",
-           title="convergence to the online limit")
+    ax.set(xscale="log", yscale="log", xlabel="gamma = P / D", ylabel="deviation of the loss from the ODE")
+    figures.log_ticks_as_values(ax, "x", g)
+    ax.set_title("convergence to the online limit", fontsize=10)
     ax.legend(fontsize=8)
-    fig.tight_layout()
     return fig
 
 

@@ -375,10 +375,10 @@ def _panels(ds) -> list[str]:
 def plot(ds):
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
-    from matplotlib.patches import Patch
 
     names = _panels(ds)
-    fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names) + 1.2, 4.4), squeeze=False,
+                             layout="constrained")
     cmap = ListedColormap(COLOURS)
     for ax, n in zip(axes[0], names):
         prob = ds[f"phase_probability_{n}"]
@@ -388,19 +388,21 @@ def plot(ds):
         x = np.log10(prob[prob.dims[1]].values)
         y = prob[ydim].values
         ylog = ydim.startswith("embedding_lr")
-        ax.pcolormesh(x, np.log10(y) if ylog else y, np.ma.masked_invalid(maj), cmap=cmap,
-                      vmin=-0.5, vmax=3.5, shading="nearest")
+        mesh = ax.pcolormesh(x, np.log10(y) if ylog else y, np.ma.masked_invalid(maj), cmap=cmap,
+                             vmin=-0.5, vmax=3.5, shading="nearest")
         # how sure: the majority phase's share of the pairs, as a number where it is < 1
         top = np.nan_to_num(p).max(axis=-1)
         for (i, j), v in np.ndenumerate(top):
             if 0 < v < 1:
                 ax.text(x[j], (np.log10(y) if ylog else y)[i], f"{v:.1g}", ha="center", va="center", fontsize=6)
+        ax.xaxis.set_major_locator(plt.MaxNLocator(5))
         ax.set(xlabel="log10 decoder learning rate",
                ylabel="log10 embedding learning rate" if ylog else "decoder weight decay",
                title=f"Fig. {n} ({ds.sizes[prob.dims[1].replace('lr_', 'pair_')]} pair(s))")
-    axes[0][-1].legend(handles=[Patch(color=c, label=n) for c, n in zip(COLOURS, PHASES)],
-                       fontsize=7, loc="upper left")
-    fig.tight_layout()
+    bar = fig.colorbar(mesh, ax=list(axes[0]), label="majority phase over the pairs", shrink=0.9)
+    bar.set_ticks(range(len(PHASES)), labels=list(PHASES))
+    bar.minorticks_off()
+    fig.suptitle("phase per point (numbers: the majority phase's share where it is below 1)", fontsize=10)
     return fig
 
 

@@ -33,7 +33,7 @@ import pkgutil
 from dataclasses import dataclass
 from typing import Any, Callable
 
-_NOT_EXPERIMENTS = {"cli", "derive_check", "registry", "runner", "index", "criteria"}
+_NOT_EXPERIMENTS = {"cli", "derive_check", "registry", "runner", "index", "criteria", "figures"}
 _REGISTRY: dict[str, "Experiment"] = {}
 
 

@@ -142,7 +142,7 @@ def plot(ds):
 
     from grokking_workbench.numerics import statistics as st
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.4), layout="constrained")
     s = 0
     for ax, var, title in ((axes[0], "embedding_theory", "Fig. 4c: effective theory (eq. 5 flow)"),
                            (axes[1], "embedding_network", "Fig. 4d: network")):
@@ -157,16 +157,15 @@ def plot(ds):
         ax.set(xlabel="step", ylabel="normalised embedding", title=f"{title}, seed {s}")
         if marks:
             ax.legend(handles=marks, fontsize=6, loc="lower right")
-    fig.legend(lines, [f"E_{k}" for k in range(len(lines))], loc="center left", fontsize=6,
-               title="symbol", bbox_to_anchor=(0.0, 0.5))
+    fig.legend(lines, [f"E_{k}" for k in range(len(lines))], loc="outside left upper", fontsize=6,
+               title="embedding of")
     ax = axes[2]
     for var, lab in (("rqi_theory", "RQI, effective theory"), ("rqi_network", "RQI, network"),
                      ("val_acc", "validation accuracy, network")):
         mean, se = st.mean_se(ds[var].values, axis=1)
         ax.errorbar(ds.step, mean, yerr=se, label=lab, lw=1)
-    ax.set(xlabel="step", ylabel="RQI / accuracy", title="mean +- s.e. over seeds")
-    ax.legend(fontsize=7)
-    fig.tight_layout(rect=(0.05, 0, 1, 1))
+    ax.set(xlabel="step", ylabel="RQI / accuracy", title=f"mean +- s.e. over {ds.sizes['seed']} seeds")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return fig
 
 

@@ -111,20 +111,26 @@ def observations(ds) -> list[str]:
 def plot(ds):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    from grokking_workbench.experiments import figures
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
     m, se = mean_se(ds.time_to_grok)
+    n_seeds = ds.sizes["seed"]
     im = axes[0].imshow(m.values.T, origin="lower", aspect="auto", cmap="viridis")
     axes[0].set(xticks=range(ds.sizes["alpha"]), xticklabels=[f"{a:g}" for a in ds.alpha.values],
                 yticks=range(ds.sizes["eps"]), yticklabels=[f"{e:g}" for e in ds.eps.values],
-                xlabel="alpha", ylabel="eps", title="time to grok (mean over seeds)")
-    fig.colorbar(im, ax=axes[0])
+                xlabel="alpha", ylabel="eps")
+    axes[0].set_title(f"time to grok (mean over {n_seeds} datasets)", fontsize=10)
+    fig.colorbar(im, ax=axes[0], label="time to grok t_test - t_train")
     for e in ds.eps.values:
         axes[1].errorbar(ds.alpha, m.sel(eps=e), yerr=se.sel(eps=e), marker="o", ms=3,
                          capsize=2, label=f"eps = {e:g}")
-    axes[1].set(xscale="log", yscale="log", xlabel="alpha", ylabel="t_test - t_train",
-                title=f"Fig. 3e (fraction {ds.attrs['grok_fraction']:g} of initial loss)")
+    axes[1].set(xscale="log", yscale="log", xlabel="alpha", ylabel="time to grok t_test - t_train")
+    figures.log_ticks_as_values(axes[1], "x", ds.alpha.values)
+    axes[1].set_title(f"Fig. 3e: mean +- s.e. over {n_seeds} datasets", fontsize=10)
     axes[1].legend(fontsize=7)
-    fig.tight_layout()
+    fig.suptitle(f"t_train, t_test: first times the train, test loss fall below "
+                 f"{ds.attrs['grok_fraction']:g} of their initial value", fontsize=10)
     return fig
 
 
