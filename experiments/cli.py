@@ -87,6 +87,8 @@ def _add_run(sub) -> None:
                    "created if missing)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a dataset of a different configuration")
+    p.add_argument("--redraw", action="store_true",
+                   help="only redraw the figure of the dataset already in DIR (nothing is computed)")
     p.add_argument("--data-dir", type=Path, default=None,
                    help="digit experiments: read the standard MNIST IDX files from this folder instead "
                    "of scikit-learn's bundled 8 x 8 digits (nothing is downloaded)")
@@ -129,6 +131,19 @@ def _run(args) -> int:
             print(f"{exp.name:24s} {exp.summary}")
         return 0 if args.list else EXIT_BAD_INPUT
     label = "quick" if args.quick else "full"
+    if args.redraw:
+        names = list(registry.experiments()) if args.name == "all" else [args.name]
+        for name in names:
+            try:
+                registry.get(name)
+            except KeyError as exc:
+                print(f"grokking run: {exc.args[0]}", file=sys.stderr)
+                return EXIT_BAD_INPUT
+            root = args.out_dir / name if args.out_dir and args.name == "all" else args.out_dir
+            if args.name == "all" and not ((root or Path("results") / name) / f"{label}.nc").is_file():
+                continue
+            print(f"wrote {runner.redraw(name, label, root)}")
+        return 0
     if args.name == "all":
         from grokking_workbench.experiments.derive_check import check_outcome
 

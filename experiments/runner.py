@@ -52,6 +52,31 @@ def with_data_dir(config, data_dir: Path | None, name: str):
     return dataclasses.replace(config, data_dir=str(check_mnist_dir(data_dir, param="data-dir").resolve()))
 
 
+def save_figure(exp, ds, png: Path) -> Path:
+    """Draw ``exp``'s figure of ``ds`` into ``png`` (the settings of every committed figure)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = exp.plot(ds)
+    fig.savefig(png, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return png
+
+
+def redraw(name: str, label: str = "full", out_dir: Path | None = None) -> Path:
+    """Redraw the figure of the dataset ``DIR/LABEL.nc`` already written by experiment ``name``
+    (default DIR: results/NAME/), with the current plot code; nothing is computed and the dataset
+    is not touched. Raises OutputPathError (exit 2) if there is no such dataset."""
+    exp = registry.get(name)
+    out_dir = Path(out_dir) if out_dir is not None else Path("results") / name
+    nc = out_dir / f"{label}.nc"
+    if not nc.is_file():
+        raise io.OutputPathError("out-dir", nc, "holds no dataset to redraw")
+    return save_figure(exp, io.read_dataset(nc), out_dir / f"{label}.png")
+
+
 def run_one(name: str, label: str = "quick", out_dir: Path | None = None, *,
             overwrite: bool = False, command: str | None = None, data_dir: Path | None = None) -> Outcome:
     """Run experiment ``name`` in configuration ``label``; write its dataset and figure.
@@ -92,9 +117,7 @@ def run_one(name: str, label: str = "quick", out_dir: Path | None = None, *,
     io.write_dataset(ds, nc, config, title=title, command=command, status=status,
                      overwrite=overwrite)
     try:
-        fig = exp.plot(ds)
-        fig.savefig(png, dpi=120, bbox_inches="tight")
-        plt.close(fig)
+        save_figure(exp, ds, png)
     except KeyboardInterrupt:
         seconds = time.perf_counter() - start
         return Outcome(name, label, "interrupted while plotting (the dataset is complete)", seconds, [nc])
