@@ -19,12 +19,16 @@ invariants.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
-from grokking_workbench.numerics import validate
+from grokking_workbench.numerics import model_options, options, validate
+from grokking_workbench.numerics.model_options import parse_matrix, parse_vector  # noqa: F401
+from grokking_workbench.numerics.options import Option, check_fields
 from grokking_workbench.numerics.validate import InputError
 
 log = logging.getLogger(__name__)
@@ -33,42 +37,34 @@ from grokking_workbench.numerics.io import EXIT_DIVERGED, EXIT_INTERRUPTED  # no
 TITLE = "online-limit (gamma = inf) ODE of the committee machine"
 
 
-# ----------------------------------------------------------------------------- parsing
-def parse_vector(name: str, text, N: int | None = None) -> np.ndarray:
-    """Comma-separated numbers (or a sequence) as a finite float array; InputError names ``name``."""
-    if isinstance(text, str):
-        try:
-            values = [float(v) for v in text.replace(" ", "").split(",") if v != ""]
-        except ValueError:
-            raise InputError(name, f"expected comma-separated numbers, got {text!r}") from None
-    else:
-        values = text
-    arr = validate.finite_array(name, values)
-    if arr.ndim != 1 or arr.size == 0:
-        raise InputError(name, f"expected a list of numbers, got {text!r}")
-    if N is not None and arr.size != N:
-        raise InputError(name, f"needs one value per hidden unit (N = {N}), got {arr.size}")
-    return arr
+# ----------------------------------------------------------------------------- configuration
+@dataclass(frozen=True, kw_only=True)
+class ODEConfig:
+    """An online-limit integration (``grokking ode``): the model, the horizon and the records.
+
+    ``C0`` None is the identity; :func:`check_config` returns the configuration with ``C0`` filled
+    in, which is what the dataset stores.
+    """
+
+    N: int = model_options.N.field()
+    alpha: float = model_options.ALPHA.field()
+    eps: float = model_options.EPS.field()
+    A0: tuple = model_options.A0.field()
+    C0: tuple | None = model_options.C0.field(None)
+    t_max: float = Option("final time", type=float, required=True, check=validate.positive).field()
+    records: int = Option("number of log-spaced record times", type=int,
+                          check=validate.positive_int).field(400)
+    model: str = "committee-online-ode"
+    method: str = "DOP853"
+    rtol: float = 1e-10
+    atol: float = 1e-12
 
 
-def parse_matrix(name: str, text, N: int) -> np.ndarray:
-    """``identity`` or rows separated by ';' with entries separated by ',' (or a nested sequence)."""
-    if isinstance(text, str):
-        if text.strip().lower() in ("identity", "eye", "i"):
-            return np.eye(N)
-        try:
-            rows = [[float(v) for v in row.split(",")] for row in text.replace(" ", "").split(";")]
-        except ValueError:
-            raise InputError(name, "expected 'identity' or rows ';'-separated with entries "
-                             f"','-separated, got {text!r}") from None
-        if len({len(r) for r in rows}) != 1:
-            raise InputError(name, f"rows of different lengths in {text!r}")
-    else:
-        rows = text
-    arr = validate.finite_array(name, rows)
-    if arr.shape != (N, N):
-        raise InputError(name, f"must be an N x N matrix with N = {N}, got shape {arr.shape}")
-    return arr
+def check_config(cfg: ODEConfig) -> ODEConfig:
+    """Check every parameter (InputError naming the first bad one); ``cfg`` with ``C0`` filled in."""
+    check_fields(cfg)
+    C0, A0 = validate.overlaps(np.eye(cfg.N) if cfg.C0 is None else cfg.C0, cfg.A0, cfg.N)
+    return dataclasses.replace(cfg, A0=tuple(A0.tolist()), C0=tuple(map(tuple, C0.tolist())))
 
 
 def log_times(t_max: float, records: int, t_first: float | None = None) -> np.ndarray:
@@ -299,19 +295,9 @@ def rhs_residual(A, C, alpha, eps) -> float:
 
 
 # ----------------------------------------------------------------------------- command
-def config_from_args(args) -> dict:
-    """Validated configuration of ``grokking ode`` (InputError names the bad parameter)."""
-    N = validate.positive_int("N", args.N)
-    alpha = validate.positive("alpha", args.alpha)
-    eps = validate.finite("eps", args.eps)
-    A0 = parse_vector("A0", args.A0, N)
-    C0 = parse_matrix("C0", args.C0, N)
-    C0, A0 = validate.overlaps(C0, A0, N)
-    t_max = validate.positive("t_max", args.t_max)
-    records = validate.positive_int("records", args.records)
-    return {"model": "committee-online-ode", "N": N, "alpha": alpha, "eps": eps,
-            "A0": A0.tolist(), "C0": C0.tolist(), "t_max": t_max, "records": records,
-            "method": "DOP853", "rtol": 1e-10, "atol": 1e-12}
+def config_from_args(args) -> ODEConfig:
+    """Checked configuration of ``grokking ode`` (InputError names the bad parameter)."""
+    return check_config(options.from_args(ODEConfig, args))
 
 
 def main(args) -> int:
@@ -322,9 +308,9 @@ def main(args) -> int:
     overwrite = getattr(args, "overwrite", False)
     io.check_output(args.out, cfg, overwrite=overwrite)
     with interrupt.polling():
-        ds = integrate(cfg["A0"], cfg["C0"], cfg["alpha"], cfg["eps"], cfg["t_max"],
-                       records=cfg["records"], method=cfg["method"], rtol=cfg["rtol"],
-                       atol=cfg["atol"], progress=True if getattr(args, "verbose", False) else None)
+        ds = integrate(cfg.A0, cfg.C0, cfg.alpha, cfg.eps, cfg.t_max, records=cfg.records,
+                       method=cfg.method, rtol=cfg.rtol, atol=cfg.atol,
+                       progress=True if getattr(args, "verbose", False) else None)
     status = ds.attrs["status"]
     path = io.write_dataset(ds, args.out, cfg, title=TITLE, command=args.command_line,
                             status=status, overwrite=overwrite)

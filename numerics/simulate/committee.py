@@ -31,6 +31,7 @@ online-limit ODE (DMFT paper A.1).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -38,7 +39,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from grokking_workbench.numerics import model, validate
+from grokking_workbench.numerics import model, model_options, validate
+from grokking_workbench.numerics.options import Option, check_fields, one_of
 from grokking_workbench.numerics.torch_runtime import check_device, default_chunk, torch_threads
 from grokking_workbench.numerics.validate import InputError
 
@@ -57,29 +59,44 @@ class CommitteeConfig:
     identity), otherwise drawn at random with scale ``sigma``.
     """
 
-    N: int
-    D: int
-    alpha: float | tuple = 0.5
-    eps: float | tuple = 0.05
-    t_max: float = 400.0
-    dt: float = 0.1
+    N: int = model_options.N.field()
+    D: int = Option("input dimension", type=int, required=True, check=validate.positive_int).field()
+    alpha: float | tuple = model_options.swept(model_options.ALPHA, "a comma-separated list runs a "
+                                               "batched sweep", each=validate.positive).field(0.5)
+    eps: float | tuple = model_options.swept(model_options.EPS, "a comma-separated list sweeps").field(0.05)
+    t_max: float = Option("final time", type=float, required=True, check=validate.positive).field(400.0)
+    dt: float = Option("Euler step", type=float, required=True, check=validate.positive).field(0.1)
     dt_late: float | None = None
     t_late: float = 0.0
-    gamma: float | None = None
-    P: int | None = None
-    A0: tuple | None = None
-    C0: tuple | None = None
-    sigma: float = 1.0
-    seeds: int = 10
-    seed0: int = 0
-    records: int = 200
-    held_out: int = 0
-    fresh_data: bool = False
-    device: str = "cpu"
-    dtype: str = "float64"
-    max_loss: float = 1e8
-    chunk: int | None = None
-    threads: int | None = None
+    gamma: float | None = Option("P / D (give this or --P)", type=float, check=validate.positive).field(None)
+    P: int | None = Option("number of training points (instead of --gamma)", type=int,
+                           check=validate.positive_int).field(None)
+    A0: tuple | None = model_options.A0.field(
+        None, required=False, help=f"{model_options.A0.help}; weights are built with exactly these "
+        "overlaps (omit for random weights of scale --sigma)")
+    C0: tuple | None = model_options.C0.field(None)
+    sigma: float = Option("scale of random initial weights w_i ~ N(0, sigma^2 I) (without --A0)",
+                          type=float, check=validate.positive).field(1.0)
+    seeds: int = Option("independent datasets/initialisations", type=int,
+                        check=validate.positive_int).field(10)
+    seed0: int = Option("first seed", type=int, check=validate.non_negative_int).field(0)
+    records: int = Option("number of log-spaced record times", type=int,
+                          check=validate.positive_int).field(200)
+    held_out: int = Option("also record the loss on this many fresh points", type=int,
+                           check=validate.non_negative_int).field(0)
+    fresh_data: bool = Option("one-pass training: a new batch of P points at every Euler step",
+                              action="store_true").field(False)
+    device: str = Option("torch device (cpu or cuda)",
+                         check=lambda name, value: check_device(value)).field("cpu")
+    dtype: str = Option("floating-point type of the weights and data", choices=_DTYPES,
+                        check=one_of(*_DTYPES)).field("float64")
+    max_loss: float = Option("stop as diverged when the train loss exceeds this (or is not finite)",
+                             type=float,
+                             check=functools.partial(validate.positive, allow_inf=True)).field(1e8)
+    chunk: int | None = Option("rows of data per chunk of the matrix products (default: sized to the "
+                               "cache)", type=int, check=validate.positive_int).field(None)
+    threads: int | None = Option("torch CPU threads (default: the cores available to the process)",
+                                 type=int, check=validate.positive_int).field(None)
 
     # -- derived -----------------------------------------------------------------------------
     @property
@@ -117,15 +134,9 @@ class CommitteeConfig:
 
 
 def check_config(cfg: CommitteeConfig) -> CommitteeConfig:
-    """Raise :class:`InputError` naming the first invalid parameter of ``cfg``; return it."""
-    validate.positive_int("N", cfg.N)
-    validate.positive_int("D", cfg.D)
-    for name in ("alpha", "eps"):
-        values = np.atleast_1d(validate.finite_array(name, getattr(cfg, name)))
-        if values.ndim != 1 or values.size == 0:
-            raise InputError(name, "expected a number or a list of numbers")
-    for a in np.atleast_1d(cfg.alpha):
-        validate.positive("alpha", a)
+    """Check every field (its own check, :func:`numerics.options.check_fields`) and the relations
+    between fields; raise :class:`InputError` naming the first invalid parameter; return ``cfg``."""
+    check_fields(cfg)
     validate.training_size(cfg.gamma, cfg.P)
     if cfg.gamma is not None and round(cfg.gamma * cfg.D) < 1:
         raise InputError("gamma", f"gamma * D = {cfg.gamma * cfg.D:g} gives no training point")
@@ -134,19 +145,6 @@ def check_config(cfg: CommitteeConfig) -> CommitteeConfig:
         validate.positive("dt_late", cfg.dt_late)
         if not 0 <= cfg.t_late <= cfg.t_max:
             raise InputError("t_late", f"must lie in [0, t_max = {cfg.t_max:g}], got {cfg.t_late!r}")
-    validate.positive_int("seeds", cfg.seeds)
-    validate.non_negative_int("seed0", cfg.seed0)
-    validate.positive_int("records", cfg.records)
-    validate.non_negative_int("held_out", cfg.held_out)
-    validate.positive("sigma", cfg.sigma)
-    validate.positive("max_loss", cfg.max_loss, allow_inf=True)
-    if cfg.chunk is not None:
-        validate.positive_int("chunk", cfg.chunk)
-    if cfg.threads is not None:
-        validate.positive_int("threads", cfg.threads)
-    if cfg.dtype not in _DTYPES:
-        raise InputError("dtype", f"must be one of {', '.join(_DTYPES)}, got {cfg.dtype!r}")
-    check_device(cfg.device)
     if cfg.A0 is not None:
         C0 = np.eye(cfg.N) if cfg.C0 is None else cfg.C0
         validate.overlaps(C0, cfg.A0, cfg.N)
