@@ -3,9 +3,10 @@
 ``run_one`` writes ``DIR/<label>.nc`` and ``DIR/<label>.png`` (label ``quick`` or ``full``);
 ``run_all`` runs every experiment into ``ROOT/<name>/`` and writes ``ROOT/index-<label>.md``
 (after a full run also ``ROOT/index.md``, the index of what reproduces, ``experiments.index``).
-A file of another configuration is never overwritten unless asked, and the output path is
-checked before the experiment runs (:func:`numerics.io.check_output`), so a refused run costs
-nothing. An interrupt (Ctrl-C, SIGTERM) keeps what the experiment saved through its
+A file of another configuration is never overwritten unless asked, and the output path and the
+experiment's dataset schema (:mod:`numerics.schema`) are checked before the experiment runs
+(:func:`numerics.io.check_output`), so a refused run costs nothing; the dataset is labelled by
+its schema and checked against it after the run. An interrupt (Ctrl-C, SIGTERM) keeps what the experiment saved through its
 ``checkpoint`` (status ``interrupted: ...``); ``run_all`` then stops and writes the index of what
 ran.
 """
@@ -66,10 +67,14 @@ def run_one(name: str, label: str = "quick", out_dir: Path | None = None, *,
     out_dir = Path(out_dir) if out_dir is not None else Path("results") / name
     nc, png = out_dir / f"{label}.nc", out_dir / f"{label}.png"
     io.check_output(nc, config, overwrite=overwrite, param="out-dir")
+    if exp.schema is not None:
+        exp.schema.check()
     title = f"{exp.name}: {exp.summary}"
     saved = {}
 
     def checkpoint(partial, status: str) -> None:
+        if exp.schema is not None:
+            exp.schema.apply(partial, config)
         io.write_dataset(partial, nc, config, title=title, command=command, status=status,
                          overwrite=overwrite)
         saved.update(ds=partial, status=status)
@@ -89,8 +94,12 @@ def run_one(name: str, label: str = "quick", out_dir: Path | None = None, *,
         return Outcome(name, label, status, seconds, [nc])
     ds.attrs["run_seconds"] = round(time.perf_counter() - start, 1)
     status = ds.attrs.get("status", "complete")
+    if exp.schema is not None:
+        exp.schema.apply(ds, config)
     io.write_dataset(ds, nc, config, title=title, command=command, status=status,
                      overwrite=overwrite)
+    if exp.schema is not None:
+        exp.schema.check_dataset(ds)   # after writing: a long run is saved even if it fails
     try:
         fig = exp.plot(ds)
         fig.savefig(png, dpi=120, bbox_inches="tight")

@@ -29,6 +29,7 @@ import numpy as np
 from grokking_workbench.numerics import model_options, options, validate
 from grokking_workbench.numerics.model_options import parse_matrix, parse_vector  # noqa: F401
 from grokking_workbench.numerics.options import Option, check_fields
+from grokking_workbench.numerics.schema import Schema, Var
 from grokking_workbench.numerics.validate import InputError
 
 log = logging.getLogger(__name__)
@@ -191,31 +192,33 @@ def _step(N, alpha, eps, y0, t_eval, method, rtol, atol, max_loss, progress):
     return t, y, status, solver.nfev
 
 
+# The dataset's variables and coordinates
+SCHEMA = Schema({
+    "t": Var("gradient-flow time (DMFT paper eq. 6)", "1", ("t",)),
+    "i": Var("hidden unit", "1", ("i",)),
+    "j": Var("hidden unit", "1", ("j",)),
+    "test_loss": Var("population test loss <(y - f)^2> from (A, C)", "1", ("t",)),
+    "variance_error": Var("variance error (1/4)(1 - alpha eps tr C / N)^2 (Kumar et al. eq. 6)", "1", ("t",)),
+    "misalignment_error": Var("misalignment error |alpha eps M - beta beta^T|_F^2 / (2 D^2) "
+                              "(Kumar et al. eq. 6)", "1", ("t",)),
+    "linear_power": Var("power in linear modes alpha^2 |wbar|^2 / D (Kumar et al. eq. 6)", "1", ("t",)),
+    "A": Var("alignment A_i = w_i . beta / D", "1", ("t", "i")),
+    "C": Var("overlap C_ij = w_i . w_j / D", "1", ("t", "i", "j")),
+})
+
+
 def _dataset(t, A, C, alpha, eps, status, method, rtol, atol, nfev):
     import xarray as xr
     from grokking_workbench.theory.generated import committee
 
     terms = {name: np.asarray(getattr(committee, name)(A, C, alpha, eps), dtype=float)
              for name in ("test_loss", "variance_error", "misalignment_error", "linear_power")}
-    long_names = {
-        "test_loss": "population test loss <(y - f)^2> from (A, C)",
-        "variance_error": "variance error (1/4)(1 - alpha eps tr C / N)^2 (Kumar et al. eq. 6)",
-        "misalignment_error": "misalignment error |alpha eps M - beta beta^T|_F^2 / (2 D^2) "
-                              "(Kumar et al. eq. 6)",
-        "linear_power": "power in linear modes alpha^2 |wbar|^2 / D (Kumar et al. eq. 6)",
-    }
     N = A.shape[-1]
-    data_vars = {name: ("t", values, {"long_name": long_names[name], "units": "1"})
-                 for name, values in terms.items()}
-    data_vars["A"] = (("t", "i"), A, {"long_name": "alignment A_i = w_i . beta / D", "units": "1"})
-    data_vars["C"] = (("t", "i", "j"), C, {"long_name": "overlap C_ij = w_i . w_j / D", "units": "1"})
-    coords = {
-        "t": ("t", np.asarray(t, dtype=float),
-              {"long_name": "gradient-flow time (DMFT paper eq. 6)", "units": "1"}),
-        "i": ("i", np.arange(N), {"long_name": "hidden unit", "units": "1"}),
-        "j": ("j", np.arange(N), {"long_name": "hidden unit", "units": "1"}),
-    }
-    ds = xr.Dataset(data_vars, coords=coords)
+    data_vars = {name: ("t", values) for name, values in terms.items()}
+    data_vars["A"] = (("t", "i"), A)
+    data_vars["C"] = (("t", "i", "j"), C)
+    coords = {"t": ("t", np.asarray(t, dtype=float)), "i": ("i", np.arange(N)), "j": ("j", np.arange(N))}
+    ds = SCHEMA.apply(xr.Dataset(data_vars, coords=coords))
     loss = terms["test_loss"]
     ds.attrs.update(
         status=status, alpha=float(alpha), eps=float(eps), method=method, rtol=rtol, atol=atol,
