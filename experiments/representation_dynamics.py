@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grokking_workbench.experiments.registry import register
+from grokking_workbench.numerics.schema import Schema, Var
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,28 @@ class Config:
     rqi_delta: float = 0.1
     split_seed: int = 0
     num_threads: int | None = 1
+
+
+# The dataset's variables and coordinates
+SCHEMA = Schema({
+    "step": Var("training step", "1", ("step",)),
+    "time": Var("effective time t = eta * step", "1", ("step",)),
+    "seed": Var("split and initialisation", "1", ("seed",)),
+    "symbol": Var("symbol k", "1", ("symbol",)),
+    "embedding_network": Var("normalised 1-D embedding of the trained network", "1", ("step", "seed", "symbol")),
+    "embedding_theory": Var("normalised 1-D embedding under the effective theory (eq. 4)", "1", ("step", "seed", "symbol")),
+    "rqi_network": Var("RQI of the network embeddings (delta = {rqi_delta})", "1", ("step", "seed")),
+    "rqi_theory": Var("RQI of the effective-theory embeddings (delta = {rqi_delta})", "1", ("step", "seed")),
+    "Z0_theory": Var("Z0 = sum_k E_k^2 along the effective-theory trajectory (conserved, = p)", "1", ("step", "seed")),
+    "C_theory": Var("C = sum_k E_k along the effective-theory trajectory (conserved at 0)", "1", ("step", "seed")),
+    "l_eff_theory": Var("effective loss l0/Z0 along the theory trajectory", "1", ("step", "seed")),
+    "train_acc": Var("network train accuracy", "1", ("step", "seed")),
+    "val_acc": Var("network validation accuracy", "1", ("step", "seed")),
+    "lambda3": Var("grokking rate lambda_3 of the split", "1", ("seed",)),
+    "rqi_theory_3nh": Var("RQI of the effective-theory embeddings at t = 3/lambda_3 (3 n_h steps; NaN if lambda_3 = 0)", "1", ("seed",)),
+    "steps_to_rqi_network": Var("first step with network RQI >= 0.95 (delta = {rqi_delta}; NaN: not within the budget)", "1", ("seed",)),
+    "n_h": Var("predicted grokking steps 1/(lambda_3 eta)", "1", ("seed",)),
+})
 
 
 def run(config: Config):
@@ -107,7 +130,7 @@ def run(config: Config):
                 "seed": ("seed", np.arange(S)),
                 "symbol": ("symbol", np.arange(p))},
         attrs={"paper": "Liu et al. 2022, Fig. 4c-d"})
-    return ds
+    return SCHEMA.apply(ds, config)
 
 
 def plot(ds):
@@ -177,5 +200,5 @@ register(
     claim="Liu et al. 2022 Fig. 4c-d: effective theory and network both reach the linear structure within about 3 n_h steps",
     quick=Config(seeds=4, steps=3000, records=31),
     full=Config(),
-    run=run, plot=plot, statements=statements,
+    run=run, plot=plot, statements=statements, schema=SCHEMA,
 )
