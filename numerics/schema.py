@@ -5,7 +5,7 @@ A writer of datasets (an experiment, the ODE, the simulator, the DMFT solver) de
 entries, and builds its dataset through it: :meth:`Schema.apply` writes ``long_name`` and
 ``units`` (docs/datasets.md), so the words are written in one place. A long name that depends on
 the configuration is a format string with fields of the configuration (``"RQI after {steps}
-steps"``) or a callable of the configuration.
+steps"``; literal braces doubled, ``"R^{{h*}}"``) or a callable of the configuration.
 
 :meth:`Schema.check` checks the declaration itself (every entry has a long name and units, every
 dimension is a declared coordinate or a declared dimension without one); the experiment runner
@@ -44,6 +44,10 @@ class Var:
             values = dict(config) if isinstance(config, Mapping) else {}
         return self.long_name.format(**{**values, **fields})
 
+    def on(self, *dims: str, required: bool = True) -> "Var":
+        """This variable with dimensions ``dims`` (a writer's variable stored by an experiment)."""
+        return Var(self.long_name, self.units, dims, required)
+
     def attrs(self, config: Any = None, **fields) -> dict[str, str]:
         """``{"long_name": ..., "units": ...}`` for ``config``."""
         return {"long_name": self.name_for(config, **fields), "units": self.units}
@@ -60,17 +64,20 @@ class Schema(dict):
     def __or__(self, other: "Schema") -> "Schema":
         return Schema({**self, **other}, dims=tuple(dict.fromkeys(self.dims + getattr(other, "dims", ()))))
 
+    def take(self, *names: str) -> "Schema":
+        """The entries called ``names`` (those declared), with the dimensions without coordinates."""
+        return Schema({name: self[name] for name in names if name in self}, dims=self.dims)
+
     def attrs(self, name: str, config: Any = None, **fields) -> dict[str, str]:
         """The attributes of variable ``name`` for ``config``."""
         return self[name].attrs(config, **fields)
 
     def apply(self, ds, config: Any = None, **fields):
         """``ds`` with the long name and units of every declared variable and coordinate it has
-        (other attributes kept, after these two); returns ``ds``."""
+        (other attributes kept); returns ``ds``."""
         for name, var in ds.variables.items():
             if name in self:
-                var.attrs = {**self[name].attrs(config, **fields),
-                             **{k: v for k, v in var.attrs.items() if k not in ("long_name", "units")}}
+                var.attrs.update(self[name].attrs(config, **fields))
         return ds
 
     def check(self) -> "Schema":

@@ -44,6 +44,7 @@ from grokking_workbench.numerics.dmft import sweep as sw
 from grokking_workbench.numerics.dmft import wprocess
 from grokking_workbench.numerics.dmft.grid import SCHEMES, Grid, make_grid
 from grokking_workbench.numerics.options import Option, check_fields, one_of
+from grokking_workbench.numerics.schema import Schema, Var
 
 log = logging.getLogger(__name__)
 
@@ -536,6 +537,44 @@ def _error_base(name: str) -> tuple[str, str]:
     raise ValueError(f"not an error variable: {name}")
 
 
+def _schema() -> Schema:
+    """The dataset's variables and coordinates (:func:`to_dataset`)."""
+    tt = ("t2", "s", "i", "j")
+    extra = {"A": ("i",), "C": ("i", "j")}
+    errors = {base + suffix: Var(text.format(base), "1", ("t",) + extra.get(base, ()), required=False)
+              for base in ("train_loss", "test_loss", "A", "C") for suffix, text in ERROR_NAMES.items()}
+    return Schema({
+        "t": Var("gradient-flow time (grid node)", "1", ("t",)),
+        "t2": Var("first time of two-time functions", "1", ("t2",)),
+        "s": Var("second time of two-time functions", "1", ("s",)),
+        "i": Var("hidden unit", "1", ("i",)),
+        "j": Var("hidden unit", "1", ("j",)),
+        "iteration": Var("fixed-point iteration", "1", ("iteration",)),
+        "train_loss": Var("train loss <Delta^2> over the DMFT samples", "1", ("t",)),
+        "train_loss_se": Var("Monte-Carlo standard error of train_loss", "1", ("t",)),
+        "test_loss": Var("test loss from the closed form at (Cw(t,t), A(t))", "1", ("t",)),
+        "A": Var("alignment A_i = <w_i beta>", "1", ("t", "i")),
+        "C": Var("overlap C_ij(t) = Cw_ij(t,t)", "1", ("t", "i", "j")),
+        "Rhstar": Var("response R^{{h*}}_i(t) = <dg_i/dh_*>", "1", ("t", "i")),
+        "gap_formula": Var("train/test gap of DMFT paper eq. (5)", "1", ("t",)),
+        "step": Var("grid step h_n = t_{{n+1}} - t_n", "1", ("t",)),
+        "Cw": Var("weight correlation Cw_ij(t,s)", "1", tt, required=False),
+        "Rw": Var("weight response Rw_ij(t,s) (s <= t)", "1", tt, required=False),
+        "Cg": Var("gradient correlation Cg_ij(t,s)", "1", tt),
+        "Rh": Var("discrete preactivation response <dg_i(t)/du_j(s)>: the local rate at s = t, the "
+                  "memory kernel times its quadrature weight at s < t", "1", tt),
+        "residual": Var("fixed-point residual |F(x) - x| in units of the Monte-Carlo error", "1", ("iteration",)),
+        **errors,
+        "iterate_Cg": Var("next iterate of the fixed-point iteration: Cg", "1", tt, required=False),
+        "iterate_Rh": Var("next iterate of the fixed-point iteration: Rh", "1", tt, required=False),
+        "iterate_Rhstar": Var("next iterate of the fixed-point iteration: R^{{h*}}", "1", ("t", "i"),
+                              required=False),
+    })
+
+
+SCHEMA = _schema()
+
+
 def two_time_nodes(T: int, points: int | None) -> np.ndarray:
     """Node indices of the stored two-time functions: all nodes, or about ``points`` of them
     evenly spaced in index (the grid is fine where the dynamics are fast), ends included."""
@@ -562,46 +601,34 @@ def to_dataset(sol: Solution, two_time_points: int | None = None):
     w = w_solution(cfg, res) if dense else None
     k = two_time_nodes(n - 1, two_time_points)
     two = lambda arr: arr[np.ix_(k, k)]   # noqa: E731
-    one = {"units": "1"}
-    V = lambda dims, arr, name: (dims, arr, {"long_name": name, **one})   # noqa: E731
     tt = ("t2", "s", "i", "j")
     extra = {"A": ("i",), "C": ("i", "j")}
     ds = xr.Dataset(
-        {"train_loss": V(("t",), res.train_loss[:n], "train loss <Delta^2> over the DMFT samples"),
-         "train_loss_se": V(("t",), res.train_loss_se[:n], "Monte-Carlo standard error of train_loss"),
-         "test_loss": V(("t",), test[:n], "test loss from the closed form at (Cw(t,t), A(t))"),
-         "A": V(("t", "i"), res.A[:n], "alignment A_i = <w_i beta>"),
-         "C": V(("t", "i", "j"), res.Cw_diag[:n], "overlap C_ij(t) = Cw_ij(t,t)"),
-         "Rhstar": V(("t", "i"), res.fields.Rhs[:n], "response R^{h*}_i(t) = <dg_i/dh_*>"),
-         "gap_formula": V(("t",), gap[:n], "train/test gap of DMFT paper eq. (5)"),
-         "step": V(("t",), np.append(np.diff(t), np.nan)[:n], "grid step h_n = t_{n+1} - t_n"),
-         **({"Cw": V(tt, two(w.Cw), "weight correlation Cw_ij(t,s)"),
-             "Rw": V(tt, two(response_w(w.Rw)), "weight response Rw_ij(t,s) (s <= t)")} if dense else {}),
-         "Cg": V(tt, two(res.fields.Cg), "gradient correlation Cg_ij(t,s)"),
-         "Rh": V(tt, two(res.fields.Rh), "discrete preactivation response <dg_i(t)/du_j(s)>: the local "
-                                         "rate at s = t, the memory kernel times its quadrature weight at s < t"),
-         "residual": V(("iteration",), np.asarray(sol.residuals, dtype=float),
-                       "fixed-point residual |F(x) - x| in units of the Monte-Carlo error"),
-         **{name: V(("t",) + extra.get(_error_base(name)[0], ()), arr[:n],
-                    ERROR_NAMES[_error_base(name)[1]].format(_error_base(name)[0]))
-            for name, arr in sol.errors.items()}},
-        coords={"t": ("t", t[:n], {"long_name": "gradient-flow time (grid node)", **one}),
-                "t2": ("t2", t[k], {"long_name": "first time of two-time functions", **one}),
-                "s": ("s", t[k], {"long_name": "second time of two-time functions", **one}),
-                "i": ("i", np.arange(N), {"long_name": "hidden unit", **one}),
-                "j": ("j", np.arange(N), {"long_name": "hidden unit", **one}),
-                "iteration": ("iteration", np.arange(1, len(sol.residuals) + 1),
-                              {"long_name": "fixed-point iteration", **one})})
+        {"train_loss": (("t",), res.train_loss[:n]),
+         "train_loss_se": (("t",), res.train_loss_se[:n]),
+         "test_loss": (("t",), test[:n]),
+         "A": (("t", "i"), res.A[:n]),
+         "C": (("t", "i", "j"), res.Cw_diag[:n]),
+         "Rhstar": (("t", "i"), res.fields.Rhs[:n]),
+         "gap_formula": (("t",), gap[:n]),
+         "step": (("t",), np.append(np.diff(t), np.nan)[:n]),
+         **({"Cw": (tt, two(w.Cw)), "Rw": (tt, two(response_w(w.Rw)))} if dense else {}),
+         "Cg": (tt, two(res.fields.Cg)),
+         "Rh": (tt, two(res.fields.Rh)),
+         "residual": (("iteration",), np.asarray(sol.residuals, dtype=float)),
+         **{name: (("t",) + extra.get(_error_base(name)[0], ()), arr[:n]) for name, arr in sol.errors.items()}},
+        coords={"t": ("t", t[:n]), "t2": ("t2", t[k]), "s": ("s", t[k]), "i": ("i", np.arange(N)),
+                "j": ("j", np.arange(N)), "iteration": ("iteration", np.arange(1, len(sol.residuals) + 1))})
     ds.attrs.update(status=sol.status, map_evaluations=sol.map_evaluations, grid=res.grid.describe(),
                     phase_seconds=json.dumps({k: round(v, 2) for k, v in res.seconds.items()}),
                     solve_seconds=round(sol.seconds, 3), method=cfg.method, estimator=cfg.estimator)
     if sol.state is not None and sol.status != "complete" and n == res.grid.T + 1:
         # the solver state a resumed iteration continues from (every node, full precision)
         x = sol.state
-        ds["iterate_Cg"] = V(("t2", "s", "i", "j"), x.Cg, "next iterate of the fixed-point iteration: Cg")
-        ds["iterate_Rh"] = V(("t2", "s", "i", "j"), x.Rh, "next iterate of the fixed-point iteration: Rh")
-        ds["iterate_Rhstar"] = V(("t", "i"), x.Rhs, "next iterate of the fixed-point iteration: R^{h*}")
+        ds["iterate_Cg"] = (("t2", "s", "i", "j"), x.Cg)
+        ds["iterate_Rh"] = (("t2", "s", "i", "j"), x.Rh)
+        ds["iterate_Rhstar"] = (("t", "i"), x.Rhs)
     if not dense:
         ds.attrs["two_time_note"] = (f"Cw(t,s) and Rw(t,s) are not stored: the dense solve of the {(res.grid.T + 1) * N} "
                                      f"x {(res.grid.T + 1) * N} w-system exceeds DENSE_LIMIT = {DENSE_LIMIT}")
-    return ds
+    return SCHEMA.apply(ds, cfg)

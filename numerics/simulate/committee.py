@@ -41,6 +41,7 @@ import numpy as np
 
 from grokking_workbench.numerics import model, model_options, validate
 from grokking_workbench.numerics.options import Option, check_fields, one_of
+from grokking_workbench.numerics.schema import Schema, Var
 from grokking_workbench.numerics.torch_runtime import check_device, default_chunk, torch_threads
 from grokking_workbench.numerics.validate import InputError
 
@@ -390,10 +391,10 @@ def _with_state(ds, cfg: CommitteeConfig, n: int, W, rng_states, rec: "_Records"
     Wk = np.moveaxis(W.cpu().numpy(), 0, 1)                          # (K, S, N, D)
     dims = tuple(cfg.sweep()) + ("seed", "i", "d")
     ds["resume_weights"] = (dims, Wk.reshape(lead + (S, cfg.N, cfg.D)),
-                            {"long_name": f"weights w_i at the resume step {n}", "units": "1"})
+                            SCHEMA.attrs("resume_weights", cfg, step=n))
     if rng_states is not None:
         ds["resume_rng_state"] = (("seed", "rng_byte"), np.stack(rng_states).astype(np.uint8),
-                                  {"long_name": "state of the data generator of each seed", "units": "1"})
+                                  SCHEMA.attrs("resume_rng_state", cfg))
     ds.attrs["resume_step"] = int(n)
     ds.attrs["resume_record_steps"] = json.dumps([int(k) for k in rec.steps[:len(rec.train)]])
     return ds
@@ -405,6 +406,31 @@ def _divergence_status(bad, loss, n, cfg, seeds, alpha_np, eps_np) -> str:
     why = "non-finite" if not math.isfinite(value) else f"{value:.3g} > max_loss = {cfg.max_loss:g}"
     return (f"diverged: train loss {why} at t = {step_times(cfg)[n]:g} (Euler step {n}; seed {seeds[s]}, "
             f"alpha = {alpha_np[k]:g}, eps = {eps_np[k]:g}); records before this time are saved")
+
+
+# The dataset's variables and coordinates; the leading dimensions of the records are the swept
+# parameters (alpha, eps: those given as lists), so their dimensions are not declared
+SCHEMA = Schema({
+    "t": Var("gradient-flow time (DMFT paper eq. 6)", "1", ("t",)),
+    "seed": Var("seed of dataset, target and initialisation", "1", ("seed",)),
+    "i": Var("hidden unit", "1", ("i",)),
+    "j": Var("hidden unit", "1", ("j",)),
+    "alpha": Var("output scale alpha (laziness)", "1", ("alpha",), required=False),
+    "eps": Var("quadratic part eps of phi", "1", ("eps",), required=False),
+    "train_loss": Var("train loss (1/P) sum_mu (y_mu - f_mu)^2", "1"),
+    "test_loss": Var("population test loss <(y - f)^2>, exact from (A, C)", "1"),
+    "variance_error": Var("variance error (1/4)(1 - alpha eps tr C / N)^2 (Kumar et al. eq. 6)", "1"),
+    "misalignment_error": Var("misalignment error |alpha eps M - beta beta^T|_F^2 / (2 D^2) "
+                              "(Kumar et al. eq. 6)", "1"),
+    "linear_power": Var("power in linear modes alpha^2 |wbar|^2 / D (Kumar et al. eq. 6)", "1"),
+    "A": Var("alignment A_i = w_i . beta / D", "1"),
+    "C": Var("overlap C_ij = w_i . w_j / D", "1"),
+    "weight_norm": Var("root-mean-square weight norm sqrt(sum_i |w_i|^2 / (N D))", "1"),
+    "held_out_loss": Var("loss on {held_out} held-out points per seed", "1", required=False),
+    "resume_weights": Var("weights w_i at the resume step {step}", "1", required=False),
+    "resume_rng_state": Var("state of the data generator of each seed", "1", ("seed", "rng_byte"),
+                            required=False),
+}, dims=("d", "rng_byte"))
 
 
 def _dataset(cfg: CommitteeConfig, rec: _Records, alpha_np, eps_np, status: str, times: np.ndarray):
@@ -428,40 +454,25 @@ def _dataset(cfg: CommitteeConfig, rec: _Records, alpha_np, eps_np, status: str,
         return x.reshape(lead + x.shape[1:])
 
     dims = ldims + ("seed", "t")
-    dv = {
-        "train_loss": (dims, shaped(train), "train loss (1/P) sum_mu (y_mu - f_mu)^2"),
-        "test_loss": (dims, shaped(terms["test_loss"]),
-                      "population test loss <(y - f)^2>, exact from (A, C)"),
-        "variance_error": (dims, shaped(terms["variance_error"]),
-                           "variance error (1/4)(1 - alpha eps tr C / N)^2 (Kumar et al. eq. 6)"),
-        "misalignment_error": (dims, shaped(terms["misalignment_error"]),
-                               "misalignment error |alpha eps M - beta beta^T|_F^2 / (2 D^2) "
-                               "(Kumar et al. eq. 6)"),
-        "linear_power": (dims, shaped(terms["linear_power"]),
-                         "power in linear modes alpha^2 |wbar|^2 / D (Kumar et al. eq. 6)"),
-        "A": (dims + ("i",), shaped(A), "alignment A_i = w_i . beta / D"),
-        "C": (dims + ("i", "j"), shaped(C), "overlap C_ij = w_i . w_j / D"),
-        "weight_norm": (dims, shaped(np.sqrt(np.trace(C, axis1=-2, axis2=-1) / N)),
-                        "root-mean-square weight norm sqrt(sum_i |w_i|^2 / (N D))"),
+    data_vars = {
+        "train_loss": (dims, shaped(train)),
+        "test_loss": (dims, shaped(terms["test_loss"])),
+        "variance_error": (dims, shaped(terms["variance_error"])),
+        "misalignment_error": (dims, shaped(terms["misalignment_error"])),
+        "linear_power": (dims, shaped(terms["linear_power"])),
+        "A": (dims + ("i",), shaped(A)),
+        "C": (dims + ("i", "j"), shaped(C)),
+        "weight_norm": (dims, shaped(np.sqrt(np.trace(C, axis1=-2, axis2=-1) / N))),
     }
     if cfg.held_out:
         held = np.stack(rec.held, axis=-1) if T else np.zeros((K, S, 0))
-        dv["held_out_loss"] = (dims, shaped(held),
-                               f"loss on {cfg.held_out} held-out points per seed")
-    data_vars = {name: xr.Variable(d, v, {"long_name": ln, "units": "1"})
-                 for name, (d, v, ln) in dv.items()}
-    coords = {
-        "t": ("t", t, {"long_name": "gradient-flow time (DMFT paper eq. 6)", "units": "1"}),
-        "seed": ("seed", np.asarray(cfg.seed_list()),
-                 {"long_name": "seed of dataset, target and initialisation", "units": "1"}),
-        "i": ("i", np.arange(N), {"long_name": "hidden unit", "units": "1"}),
-        "j": ("j", np.arange(N), {"long_name": "hidden unit", "units": "1"}),
-    }
-    long_names = {"alpha": "output scale alpha (laziness)", "eps": "quadratic part eps of phi"}
+        data_vars["held_out_loss"] = (dims, shaped(held))
+    data_vars = {name: xr.Variable(d, v) for name, (d, v) in data_vars.items()}
+    coords = {"t": ("t", t), "seed": ("seed", np.asarray(cfg.seed_list())), "i": ("i", np.arange(N)),
+              "j": ("j", np.arange(N))}
     for name, values in sweep.items():
-        coords[name] = (name, np.asarray(values, dtype=float),
-                        {"long_name": long_names[name], "units": "1"})
-    ds = xr.Dataset(data_vars, coords=coords)
+        coords[name] = (name, np.asarray(values, dtype=float))
+    ds = SCHEMA.apply(xr.Dataset(data_vars, coords=coords), cfg)
     for name in ("alpha", "eps"):
         if name not in sweep:
             ds.attrs[name] = float(getattr(cfg, name))
