@@ -61,7 +61,8 @@ CURVES_SCHEMA = Schema({
     "test_loss": Var(lambda c: WIDE_SCHEMA["test_loss"].name_for(runs(c)[0]), "1", None),
     **{name: Var(text, "1", None, required=False) for name, text in _LONG.items() if "fall" not in name
        and name != "time_to_grok"},
-    **{name: Var(_LONG[name] + GROK_FRACTION, "1", None) for name in ("t_train_fall", "t_test_fall", "time_to_grok")},
+    **{name: Var(_LONG[name] + GROK_FRACTION, "1", None)
+       for name in ("t_train_fall", "t_test_fall", "time_to_grok")},
     **{name: Var(name, "1", (name,), required=False) for name in VARIED},
 })
 

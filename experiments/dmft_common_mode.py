@@ -86,13 +86,14 @@ SCHEMA = Schema({
     "common_mode_curves": Var("simulated sum_i A_i per dataset", "1", ("D", "seed", "record")),
     "record_t": Var("simulation record time", "1", ("record",)),
     "dmft_common_mode": Var("DMFT sum_i A_i", "1", ("t_c",)),
-    "dmft_common_mode_err": Var("DMFT error of sum_i A_i (replica SE and step-halving estimate in quadrature)",
+    "dmft_common_mode_err": Var("DMFT error of sum_i A_i (replica SE and step-halving estimate in "
+                                "quadrature)",
                                 "1", ("t_c",)),
     "dmft_t": Var("DMFT grid time", "1", ("t_dmft",)),
     "dmft_curve": Var("DMFT sum_i A_i on its grid", "1", ("t_dmft",)),
     "dmft_curve_err": Var("DMFT error of sum_i A_i on its grid", "1", ("t_dmft",)),
-    "step_error": Var("|mean paired difference| of sum_i A_i between steps (dt_sim, dt_late) and half of them, "
-                      "D = {step_check_D}", "1", ("t_c",)),
+    "step_error": Var("|mean paired difference| of sum_i A_i between steps (dt_sim, dt_late) and half of "
+                      "them, D = {step_check_D}", "1", ("t_c",)),
     "step_error_se": Var("SE of the paired step difference", "1", ("t_c",)),
 }, dims=("record", "t_dmft"))
 

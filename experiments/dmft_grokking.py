@@ -125,7 +125,8 @@ def _runs_over(kind: str) -> Schema:
         ("test_loss", f"DMFT test loss (runs over {kind})", ("t",)),
         ("train_loss_err", "DMFT error of the train loss (Monte-Carlo SE and step-halving estimate in "
                            "quadrature)", ("t",)),
-        ("test_loss_err", "DMFT error of the test loss (Monte-Carlo SE and step-halving estimate in quadrature)",
+        ("test_loss_err", "DMFT error of the test loss (Monte-Carlo SE and step-halving estimate in "
+                          "quadrature)",
          ("t",)),
         ("sim_t", "simulation record time", ("record",)),
         ("sim_train_loss", "simulated train loss per dataset", ("seed", "record")),

@@ -157,7 +157,8 @@ def _tasks(c: SpreadConfig):
 SCHEMA = Schema({
     "t": Var("gradient-flow time", "1", ("t",)),
     "dataset": Var("simulated dataset", "1", ("dataset",)),
-    "part": Var("A: prescribed gamma = 8; B: prescribed gamma = 4; C: random weights gamma = 8", "1", ("dataset",)),
+    "part": Var("A: prescribed gamma = 8; B: prescribed gamma = 4; C: random weights gamma = 8",
+                "1", ("dataset",)),
     "gamma": Var("P / D", "1", ("dataset",)),
     "D": Var("input dimension", "1", ("dataset",)),
     "seed": Var("seed of data and weights", "1", ("dataset",)),
@@ -172,7 +173,8 @@ SCHEMA = Schema({
     "own_dmft_t_train": Var("part C: DMFT t_train from the dataset's own (A0, C0)", "1", ("dataset",)),
     "own_dmft_t_test": Var("part C: DMFT t_test from the dataset's own (A0, C0)", "1", ("dataset",)),
     "own_dmft_t_test_se": Var("Monte-Carlo SE of own_dmft_t_test (replicas)", "1", ("dataset",)),
-    "own_dmft_test_loss": Var("part C: DMFT test loss from the dataset's own (A0, C0)", "1", ("dataset", "t")),
+    "own_dmft_test_loss": Var("part C: DMFT test loss from the dataset's own (A0, C0)",
+                              "1", ("dataset", "t")),
     "dmft_train_loss": Var("DMFT train loss, prescribed overlaps (part A)", "1", ("t",)),
     "dmft_test_loss": Var("DMFT test loss, prescribed overlaps (part A)", "1", ("t",)),
 }, dims=("i", "j"))

@@ -46,7 +46,8 @@ class Config:
 SCHEMA = Schema({
     "fraction": Var("training data fraction", "1", ("fraction",)),
     "seed": Var("split and initialisation", "1", ("seed",)),
-    "steps_network": Var("first step with RQI > {rqi_threshold} (NaN: not within the budget)", "1", ("fraction", "seed")),
+    "steps_network": Var("first step with RQI > {rqi_threshold} (NaN: not within the budget)",
+                         "1", ("fraction", "seed")),
     "steps_theory": Var("effective theory 1/(lambda_3 eta) of the same split", "1", ("fraction", "seed")),
     "lambda3": Var("grokking rate lambda_3 of the split (Z0 = p)", "1", ("fraction", "seed")),
     "reached": Var("fraction of seeds reaching the RQI threshold", "1", ("fraction",)),

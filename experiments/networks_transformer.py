@@ -132,7 +132,8 @@ SCHEMA = NETWORKS_SCHEMA | Schema({
     "dropout": Var("dropout rate", "1", ("dropout",)),
     "integer": Var("embedded integer", "1", ("integer",)),
     "component": Var("principal component", "1", ("component",)),
-    "effective_dimension": Var("exp(entropy of the PCA explained-variance ratios of the embeddings)", "1", None),
+    "effective_dimension": Var("exp(entropy of the PCA explained-variance ratios of the embeddings)",
+                               "1", None),
     "embedding_pc": Var("embeddings projected on their first two principal components", "1", None),
 }, dims=("embedding_pc_0", "embedding_pc_1"))
 

@@ -42,7 +42,8 @@ SCHEMA = Schema({
     "seed": Var("dataset seed", "1", ("seed",)),
     "eigenspace": Var("Mercer eigenspace", "1", ("eigenspace",)),
     "eigenvalue_theory": Var("derived Mercer eigenvalue", "1", ("kernel", "eps", "eigenspace")),
-    "eigenvalue_sampled": Var("mean eigenvalue of K(X,X)/P over the eigenspace's multiplicity", "1", ("kernel", "eps", "seed", "eigenspace")),
+    "eigenvalue_sampled": Var("mean eigenvalue of K(X,X)/P over the eigenspace's multiplicity",
+                              "1", ("kernel", "eps", "seed", "eigenspace")),
 })
 
 

@@ -285,10 +285,12 @@ def panel_schema(panel: Panel) -> Schema:
     ydim, ldim, pdim = panel.dims()
     swept = panel_sweep(Config(panels=(panel,)), panel).schema()
     panel_vars = swept | Schema({
-        "phase": Var("learning phase (-1: no verdict, the cell failed or did not run)", "1", (ydim, ldim, pdim)),
-        "phase_probability": Var("share of the (split, seed) pairs in each phase", "1", (ydim, ldim, "phase_name")),
-        "val_best": Var("best possible validation accuracy of the pair's split (share of validation labels seen "
-                        "in training)", "1", (pdim,)),
+        "phase": Var("learning phase (-1: no verdict, the cell failed or did not run)",
+                     "1", (ydim, ldim, pdim)),
+        "phase_probability": Var("share of the (split, seed) pairs in each phase",
+                                 "1", (ydim, ldim, "phase_name")),
+        "val_best": Var("best possible validation accuracy of the pair's split (share of validation labels "
+                        "seen in training)", "1", (pdim,)),
     })
     return Schema({name if name in panel.dims() else f"{name}_{panel.name}": var
                    for name, var in panel_vars.items()})

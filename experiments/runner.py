@@ -6,9 +6,9 @@
 A file of another configuration is never overwritten unless asked, and the output path and the
 experiment's dataset schema (:mod:`numerics.schema`) are checked before the experiment runs
 (:func:`numerics.io.check_output`), so a refused run costs nothing; the dataset is labelled by
-its schema and checked against it after the run. An interrupt (Ctrl-C, SIGTERM) keeps what the experiment saved through its
-``checkpoint`` (status ``interrupted: ...``); ``run_all`` then stops and writes the index of what
-ran.
+its schema and checked against it after the run. An interrupt (Ctrl-C, SIGTERM) keeps what the
+experiment saved through its ``checkpoint`` (status ``interrupted: ...``); ``run_all`` then stops
+and writes the index of what ran.
 """
 
 from __future__ import annotations

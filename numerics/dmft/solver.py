@@ -563,7 +563,8 @@ def _schema() -> Schema:
         "Cg": Var("gradient correlation Cg_ij(t,s)", "1", tt),
         "Rh": Var("discrete preactivation response <dg_i(t)/du_j(s)>: the local rate at s = t, the "
                   "memory kernel times its quadrature weight at s < t", "1", tt),
-        "residual": Var("fixed-point residual |F(x) - x| in units of the Monte-Carlo error", "1", ("iteration",)),
+        "residual": Var("fixed-point residual |F(x) - x| in units of the Monte-Carlo error",
+                        "1", ("iteration",)),
         **errors,
         "iterate_Cg": Var("next iterate of the fixed-point iteration: Cg", "1", tt, required=False),
         "iterate_Rh": Var("next iterate of the fixed-point iteration: Rh", "1", tt, required=False),
@@ -616,7 +617,8 @@ def to_dataset(sol: Solution, two_time_points: int | None = None):
          "Cg": (tt, two(res.fields.Cg)),
          "Rh": (tt, two(res.fields.Rh)),
          "residual": (("iteration",), np.asarray(sol.residuals, dtype=float)),
-         **{name: (("t",) + extra.get(_error_base(name)[0], ()), arr[:n]) for name, arr in sol.errors.items()}},
+         **{name: (("t",) + extra.get(_error_base(name)[0], ()), arr[:n])
+            for name, arr in sol.errors.items()}},
         coords={"t": ("t", t[:n]), "t2": ("t2", t[k]), "s": ("s", t[k]), "i": ("i", np.arange(N)),
                 "j": ("j", np.arange(N)), "iteration": ("iteration", np.arange(1, len(sol.residuals) + 1))})
     ds.attrs.update(status=sol.status, map_evaluations=sol.map_evaluations, grid=res.grid.describe(),
