@@ -5,10 +5,10 @@
 (after a full run also ``ROOT/index.md``, the index of what reproduces, ``experiments.index``).
 A file of another configuration is never overwritten unless asked, and the output path and the
 experiment's dataset schema (:mod:`numerics.schema`) are checked before the experiment runs
-(:func:`numerics.io.check_output`), so a refused run costs nothing; the dataset is labelled by
-its schema and checked against it after the run. An interrupt (Ctrl-C, SIGTERM) keeps what the
-experiment saved through its ``checkpoint`` (status ``interrupted: ...``); ``run_all`` then stops
-and writes the index of what ran.
+(:func:`numerics.io.check_output`), so a refused run costs nothing; the dataset, which the
+experiment labels through its schema, is checked against the schema after the run. An interrupt
+(Ctrl-C, SIGTERM) keeps what the experiment saved through its ``checkpoint`` (status
+``interrupted: ...``); ``run_all`` then stops and writes the index of what ran.
 """
 
 from __future__ import annotations
@@ -73,8 +73,6 @@ def run_one(name: str, label: str = "quick", out_dir: Path | None = None, *,
     saved = {}
 
     def checkpoint(partial, status: str) -> None:
-        if exp.schema is not None:
-            exp.schema.apply(partial, config)
         io.write_dataset(partial, nc, config, title=title, command=command, status=status,
                          overwrite=overwrite)
         saved.update(ds=partial, status=status)
@@ -94,8 +92,6 @@ def run_one(name: str, label: str = "quick", out_dir: Path | None = None, *,
         return Outcome(name, label, status, seconds, [nc])
     ds.attrs["run_seconds"] = round(time.perf_counter() - start, 1)
     status = ds.attrs.get("status", "complete")
-    if exp.schema is not None:
-        exp.schema.apply(ds, config)
     io.write_dataset(ds, nc, config, title=title, command=command, status=status,
                      overwrite=overwrite)
     if exp.schema is not None:

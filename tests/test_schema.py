@@ -82,13 +82,13 @@ def test_the_runner_refuses_an_experiment_whose_schema_is_malformed(tmp_path, mo
     assert not calls, "the experiment ran although its schema is malformed"
 
 
-def test_the_runner_labels_the_dataset_and_refuses_an_undeclared_variable(tmp_path, monkeypatch):
+def test_the_runner_checks_the_dataset_against_the_schema(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
     from grokking_workbench.numerics import io
 
     def run(config):
-        return _dataset()                                  # no attributes: the schema labels it
+        return SCHEMA.apply(_dataset(), config)
 
     exp = registry.Experiment(name="schema-probe", summary="s", claim="c", quick=Cfg(), full=Cfg(5),
                               run=run, plot=lambda ds: plt.figure(), schema=SCHEMA)
@@ -99,7 +99,7 @@ def test_the_runner_labels_the_dataset_and_refuses_an_undeclared_variable(tmp_pa
     assert ds.loss.attrs["long_name"] == "loss after 30 steps (delta = 0.1)"
 
     def run_more(config):
-        ds = _dataset()
+        ds = run(config)
         ds["undeclared"] = ("t", np.zeros(3), {"long_name": "u", "units": "1"})
         return ds
 
