@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from grokking_workbench.numerics.schema import Schema, Var
+from grokking_workbench.numerics.simulate.wide import SCHEMA as WIDE_SCHEMA
 from grokking_workbench.numerics.simulate.wide import WideConfig
 from grokking_workbench.numerics.statistics import crossing_time  # noqa: F401  (used here and by the experiments)
 
@@ -46,6 +48,23 @@ _LONG = {
     "t_test_fall": "first time the test loss falls below grok_fraction of its initial value",
     "time_to_grok": "t_test_fall - t_train_fall",
 }
+GROK_FRACTION = " (grok_fraction = {grok_fraction:g})"   # the grokking times' long names end with it
+VARIED = ("P", "k", "indices", "momentum", "train_readouts", "j", "weight_decay")   # fields a Curves may vary
+COORDS = ("t", "seed", "alpha", "eps", "sigma", "aligned") + VARIED  # the coordinates of its dataset
+
+# The dataset's variables and coordinates: the simulator's (numerics.simulate.wide, without A and
+# i), the lazy-limit theory, the grokking times and the varied field; dimensions depend on the
+# sweep and are not declared
+CURVES_SCHEMA = Schema({
+    **{name: Var(var.long_name, var.units, None, var.required)
+       for name, var in WIDE_SCHEMA.items() if name not in ("A", "i", "test_loss")},
+    "test_loss": Var(lambda c: WIDE_SCHEMA["test_loss"].name_for(runs(c)[0]), "1", None),
+    **{name: Var(text, "1", None, required=False) for name, text in _LONG.items() if "fall" not in name
+       and name != "time_to_grok"},
+    **{name: Var(_LONG[name] + GROK_FRACTION, "1", None)
+       for name in ("t_train_fall", "t_test_fall", "time_to_grok")},
+    **{name: Var(name, "1", (name,), required=False) for name in VARIED},
+})
 
 
 def runs(c: Curves) -> list[WideConfig]:
@@ -101,7 +120,7 @@ def grok_times(ds, fraction: float):
     tt, te = fall("train_loss"), fall("test_loss")
     out = {"t_train_fall": tt, "t_test_fall": te, "time_to_grok": te - tt}
     for name, da in out.items():
-        da.attrs.update(long_name=_LONG[name] + f" (grok_fraction = {fraction:g})", units="1")
+        da.attrs.update(CURVES_SCHEMA.attrs(name, grok_fraction=fraction))
     return out
 
 
@@ -121,18 +140,18 @@ def run_curves(c: Curves):
             dims = ds.train_loss.dims
             for name, x in lazy_theory(cfg, ds.sizes["t"]).items():
                 d = dims if x.ndim == len(dims) else dims[:-1]
-                ds[name] = (d, x, {"long_name": _LONG[name], "units": "1"})
+                ds[name] = (d, x)
         parts.append(ds)
     if c.vary:
         values = [int(v) if isinstance(v, bool) else v for v in c.values]
         ds = xr.concat(parts, dim=c.vary, combine_attrs="override", join="outer")
-        ds = ds.assign_coords({c.vary: (c.vary, values, {"long_name": c.vary, "units": "1"})})
+        ds = ds.assign_coords({c.vary: (c.vary, values)})
         ds.attrs.pop(c.vary, None)
     ds.update(grok_times(ds, c.grok_fraction))
     ds.attrs["grok_fraction"] = c.grok_fraction
     bad = [s for s in statuses if s != "complete"]
     ds.attrs["status"] = "; ".join(bad) if bad else "complete"
-    return ds
+    return CURVES_SCHEMA.apply(ds, c)
 
 
 def selections(ds) -> list[tuple[str, dict]]:

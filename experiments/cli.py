@@ -178,129 +178,59 @@ def _run(args) -> int:
     return 0 if o.status == "complete" else 1
 
 
-# ----------------------------------------------------------------------------- ode
+# ----------------------------------------------------------------------------- ode, simulate, dmft
+# The options of these commands are declared on the configuration dataclasses they fill
+# (numerics.options); the options below belong to the commands themselves.
+def _add_output(p, resume: str | None = None) -> None:
+    """--out and --overwrite (and --resume, with its help, where the command resumes)."""
+    p.add_argument("--out", type=Path, required=True, help=OUT_HELP)
+    p.add_argument("--overwrite", action="store_true", help="replace a file of a different configuration")
+    if resume is not None:
+        p.add_argument("--resume", action="store_true", help=resume)
+
+
 def _add_ode(sub) -> None:
+    from grokking_workbench.numerics import options
+    from grokking_workbench.numerics.ode import ODEConfig
+
     p = sub.add_parser("ode", help="integrate the online-limit (gamma = inf) ODEs",
                        description="Integrate the generated online-limit ODEs for (A, C) and write "
                        "A(t, i), C(t, i, j), test_loss(t) and the loss-decomposition terms.")
-    _add_model_args(p)
-    p.add_argument("--t-max", type=float, required=True, help="final time")
-    p.add_argument("--records", type=int, default=400, help="number of log-spaced record times")
-    p.add_argument("--out", type=Path, required=True, help=OUT_HELP)
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace a file of a different configuration")
+    options.add_options(p, ODEConfig)
+    _add_output(p)
     p.set_defaults(handler=lambda args: _delegate("grokking_workbench.numerics.ode", args))
 
 
-def _add_model_args(p, sweep: bool = False) -> None:
-    p.add_argument("--N", type=int, required=True, help="hidden units")
-    if sweep:
-        p.add_argument("--alpha", required=True,
-                       help="output scale (laziness); a comma-separated list runs a batched sweep")
-        p.add_argument("--eps", required=True,
-                       help="quadratic part of phi (NTK alignment); a comma-separated list sweeps")
-        p.add_argument("--A0", default=None,
-                       help="initial alignments A_i = w_i.beta/D, comma-separated; weights are "
-                       "built with exactly these overlaps (omit for random weights of scale --sigma)")
-    else:
-        p.add_argument("--alpha", type=float, required=True, help="output scale (laziness)")
-        p.add_argument("--eps", type=float, required=True,
-                       help="quadratic part of phi (NTK alignment)")
-        p.add_argument("--A0", required=True,
-                       help="initial alignments A_i = w_i.beta/D, comma-separated")
-    p.add_argument("--C0", default="identity",
-                   help="initial overlaps C_ij = w_i.w_j/D: 'identity' or rows ';'-separated, "
-                   "entries ','-separated (e.g. '1,0.1;0.1,1')")
-
-
-# ----------------------------------------------------------------------------- simulate
 def _add_simulate(sub) -> None:
+    from grokking_workbench.numerics import options
+    from grokking_workbench.numerics.simulate.committee import CommitteeConfig
+
     p = sub.add_parser("simulate", help="torch simulation of the committee machine at finite D",
                        description="Full-batch Euler gradient flow of the committee machine on P = "
                        "gamma*D Gaussian points, for several seeds at once.")
-    _add_model_args(p, sweep=True)
-    p.add_argument("--D", type=int, required=True, help="input dimension")
-    p.add_argument("--gamma", type=float, help="P / D (give this or --P)")
-    p.add_argument("--P", type=int, help="number of training points (instead of --gamma)")
-    p.add_argument("--seeds", type=int, default=10, help="independent datasets/initialisations")
-    p.add_argument("--seed0", type=int, default=0, help="first seed")
-    p.add_argument("--t-max", type=float, required=True, help="final time")
-    p.add_argument("--dt", type=float, required=True, help="Euler step")
-    p.add_argument("--records", type=int, default=200, help="number of log-spaced record times")
-    p.add_argument("--held-out", type=int, default=0, help="also record the loss on this many fresh points")
-    p.add_argument("--sigma", type=float, default=1.0,
-                   help="scale of random initial weights w_i ~ N(0, sigma^2 I) (without --A0)")
-    p.add_argument("--fresh-data", action="store_true",
-                   help="one-pass training: a new batch of P points at every Euler step")
-    p.add_argument("--max-loss", type=float, default=1e8,
-                   help="stop as diverged when the train loss exceeds this (or is not finite)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: the cores available to the process)")
-    p.add_argument("--chunk", type=int, default=None,
-                   help="rows of data per chunk of the matrix products (default: sized to the cache)")
-    p.add_argument("--device", default="cpu", help="torch device (cpu or cuda)")
-    p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
-    p.add_argument("--out", type=Path, required=True, help=OUT_HELP)
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace a file of a different configuration")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the interrupted (or checkpointed) run saved in --out; its result "
-                   "equals the uninterrupted run's. Execution settings (--records, --threads, --chunk, "
-                   "--device) may differ from the first run")
+    options.add_options(p, CommitteeConfig)
+    _add_output(p, resume="continue the interrupted (or checkpointed) run saved in --out; its result "
+                "equals the uninterrupted run's. Execution settings (--records, --threads, --chunk, "
+                "--device) may differ from the first run")
     p.set_defaults(handler=lambda args: _delegate("grokking_workbench.numerics.simulate.cli", args))
 
 
-# ----------------------------------------------------------------------------- dmft
 def _add_dmft(sub) -> None:
+    from grokking_workbench.numerics import model_options, options
+    from grokking_workbench.numerics.dmft.solver import DMFTConfig
+
     p = sub.add_parser("dmft", help="solve the finite-gamma DMFT of the committee machine",
                        description="Solve the DMFT of the committee machine at P = gamma D, D -> inf "
                        "(DMFT paper eqs. 2-9): train and test loss, A, C and the two-time correlation "
                        "and response functions, and the train/test gap formula (eq. 5).")
-    _add_model_args(p)
-    p.add_argument("--gamma", required=True, help="P / D (a positive number, or inf)")
-    p.add_argument("--t-max", type=float, required=True, help="final time")
-    p.add_argument("--dt", type=float, default=0.05,
-                   help="first step of the grid (the step of a --uniform grid)")
-    p.add_argument("--growth", type=float, default=0.05,
-                   help="steps grow as h(t) = min(h-max, max(dt, growth t))")
-    p.add_argument("--h-max", type=float, default=None,
-                   help="largest step (default: 1 / (2 alpha (1 + gamma^-1/2)^2), half the stability limit, "
-                   "so that the doubled steps of the step-halving partner stay stable)")
+    options.add_option(p, "N", model_options.N)     # N is the length of A0 in the configuration
+    options.add_options(p, DMFTConfig)
     p.add_argument("--uniform", action="store_true", help="a uniform grid of step --dt")
-    p.add_argument("--scheme", default="imex2", choices=["imex2", "euler"],
-                   help="imex2: second order (trapezoidal rate, Adams-Bashforth memory); euler: first order")
-    p.add_argument("--samples", type=int, default=8000,
-                   help="Monte-Carlo paths of the h-process, over all replicas")
-    p.add_argument("--replicas", type=int, default=4,
-                   help="independent solves averaged; their spread is the Monte-Carlo error")
-    p.add_argument("--no-error-estimate", action="store_true",
-                   help="skip the step-halving solve that estimates the discretisation error")
-    p.add_argument("--source", default=None, choices=["empirical", "cholesky"],
-                   help="how the Gaussian source of the weights is sampled (default: empirical for a march, "
-                   "cholesky for --method iterate)")
-    p.add_argument("--precision", default="float32", choices=["float32", "float64"],
-                   help="storage of the per-sample histories")
     p.add_argument("--two-time-points", type=int, default=201,
                    help="march: store the two-time functions on about this many grid nodes")
-    p.add_argument("--memory", type=float, default=float("inf"),
-                   help="memory window of R^h in time units (default: the whole history)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the common random numbers")
-    p.add_argument("--method", default="march", choices=["march", "iterate"],
-                   help="march: one causal sweep (exact fixed point); iterate: the damped fixed-point "
-                   "iteration of the paper (A.6)")
-    p.add_argument("--estimator", default="probe", choices=["probe", "jacobian"],
-                   help="response estimator for the memory part of R^h")
-    p.add_argument("--damping", type=float, default=0.5, help="iterate: weight of the new estimate")
-    p.add_argument("--max-iter", type=int, default=50, help="iterate: at most this many map evaluations")
-    p.add_argument("--tol", type=float, default=0.1,
-                   help="iterate: stop when the residual is below tol Monte-Carlo standard errors")
-    p.add_argument("--anderson", action="store_true", help="iterate: safeguarded Anderson acceleration")
-    p.add_argument("--resume", action="store_true",
-                   help="iterate: continue from the solver state saved in --out (same configuration; "
-                   "--max-iter may differ, each run adds at most --max-iter iterations); the result "
-                   "equals the uninterrupted run's; a complete file is left as it is")
-    p.add_argument("--out", type=Path, required=True, help=OUT_HELP)
-    p.add_argument("--overwrite", action="store_true", help="replace a file of a different configuration")
+    _add_output(p, resume="iterate: continue from the solver state saved in --out (same configuration; "
+                "--max-iter may differ, each run adds at most --max-iter iterations); the result "
+                "equals the uninterrupted run's; a complete file is left as it is")
     p.set_defaults(handler=lambda args: _delegate("grokking_workbench.numerics.dmft.cli", args))
 
 

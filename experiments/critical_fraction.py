@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grokking_workbench.experiments.registry import register
+from grokking_workbench.numerics.schema import Schema, Var
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,42 @@ def _simulation(config: Config) -> dict:
                                                delta=config.rqi_delta).reshape(shape)}
 
 
+# The dataset's variables (the simulated splits only with sim_seeds > 0)
+SCHEMA = Schema({
+    "fraction": Var("training data fraction |D|/|D0|", "1", ("fraction",)),
+    "split": Var("random training split", "1", ("split",)),
+    "sim_fraction": Var("training data fraction of the simulated splits",
+                        "1", ("sim_fraction",), required=False),
+    "seed": Var("random split and initialisation", "1", ("seed",), required=False),
+    "p_unique": Var("probability that D implies a unique linear representation (n0 = 2)", "1", ("fraction",)),
+    "p_unique_stderr": Var("binomial standard error of p_unique", "1", ("fraction",)),
+    "normalisation": Var("normalisation of lambda_3 (numerics.representation.NORMALISATIONS)", "1",
+                         ("normalisation",)),
+    "lambda3": Var("grokking rate lambda_3 (third eigenvalue of H; 0 without a unique representation)", "1",
+                   ("normalisation", "fraction", "split")),
+    "lambda3_mean": Var("mean of lambda_3 over splits", "1", ("normalisation", "fraction")),
+    "lambda3_std": Var("standard deviation of lambda_3 over splits", "1", ("normalisation", "fraction")),
+    "lambda3_median": Var("median of lambda_3 over splits", "1", ("normalisation", "fraction")),
+    "nullity": Var("nullity n0 of A(P0(D))", "1", ("fraction", "split")),
+    "p_unique_modular": Var("modular addition: probability that n0 = 1 (translations only)",
+                            "1", ("fraction",)),
+    "n_train": Var("training samples |D|", "1", ("fraction",)),
+    "critical_fraction": Var("training fraction where p_unique crosses 1/2 (linear interpolation)", "1", ()),
+    "critical_fraction_modular": Var("modular addition: fraction where p_unique_modular crosses 1/2",
+                                     "1", ()),
+    "sim_rqi": Var("RQI of the trained embeddings after {steps} steps (delta = {rqi_delta})",
+                   "1", ("sim_fraction", "seed"), required=False),
+    "sim_val_acc": Var("validation accuracy of the trained network",
+                       "1", ("sim_fraction", "seed"), required=False),
+    "sim_train_acc": Var("training accuracy of the trained network",
+                         "1", ("sim_fraction", "seed"), required=False),
+    "sim_predicted_acc": Var("accuracy on D0 predicted from the trained embeddings' parallelograms",
+                             "1", ("sim_fraction", "seed"), required=False),
+    "sim_unique": Var("theory: the simulated split implies a unique representation (1) or not (0)",
+                      "1", ("sim_fraction", "seed"), required=False),
+})
+
+
 def run(config: Config):
     import xarray as xr
 
@@ -122,21 +159,21 @@ def run(config: Config):
     ndims = ("normalisation", "fraction", "split")
     ds = xr.Dataset(
         {
-            "p_unique": ("fraction", pu, {"long_name": "probability that D implies a unique linear representation (n0 = 2)", "units": "1"}),
-            "p_unique_stderr": ("fraction", np.sqrt(pu * (1 - pu) / n), {"long_name": "binomial standard error of p_unique", "units": "1"}),
-            "lambda3": (ndims, lam, {"long_name": "grokking rate lambda_3 (third eigenvalue of H; 0 without a unique representation)", "units": "1"}),
-            "lambda3_mean": (ndims[:2], lam.mean(axis=2), {"long_name": "mean of lambda_3 over splits", "units": "1"}),
-            "lambda3_std": (ndims[:2], lam.std(axis=2, ddof=1), {"long_name": "standard deviation of lambda_3 over splits", "units": "1"}),
-            "lambda3_median": (ndims[:2], np.median(lam, axis=2), {"long_name": "median of lambda_3 over splits", "units": "1"}),
-            "nullity": (("fraction", "split"), th["nullity"], {"long_name": "nullity n0 of A(P0(D))", "units": "1"}),
-            "p_unique_modular": ("fraction", pum, {"long_name": "modular addition: probability that n0 = 1 (translations only)", "units": "1"}),
-            "n_train": ("fraction", th["n_train"], {"long_name": "training samples |D|", "units": "1"}),
-            "critical_fraction": ((), rc, {"long_name": "training fraction where p_unique crosses 1/2 (linear interpolation)", "units": "1"}),
-            "critical_fraction_modular": ((), rcm, {"long_name": "modular addition: fraction where p_unique_modular crosses 1/2", "units": "1"}),
+            "p_unique": ("fraction", pu),
+            "p_unique_stderr": ("fraction", np.sqrt(pu * (1 - pu) / n)),
+            "lambda3": (ndims, lam),
+            "lambda3_mean": (ndims[:2], lam.mean(axis=2)),
+            "lambda3_std": (ndims[:2], lam.std(axis=2, ddof=1)),
+            "lambda3_median": (ndims[:2], np.median(lam, axis=2)),
+            "nullity": (("fraction", "split"), th["nullity"]),
+            "p_unique_modular": ("fraction", pum),
+            "n_train": ("fraction", th["n_train"]),
+            "critical_fraction": ((), rc),
+            "critical_fraction_modular": ((), rcm),
         },
-        coords={"fraction": ("fraction", fr, {"long_name": "training data fraction |D|/|D0|", "units": "1"}),
-                "split": ("split", np.arange(n), {"long_name": "random training split", "units": "1"}),
-                "normalisation": ("normalisation", th["normalisations"], {"long_name": "normalisation of lambda_3 (numerics.representation.NORMALISATIONS)", "units": "1"})},
+        coords={"fraction": ("fraction", fr),
+                "split": ("split", np.arange(n)),
+                "normalisation": ("normalisation", th["normalisations"])},
         attrs={"paper": "Liu et al. 2022, Fig. 4a, Fig. 5a", "p": config.p,
                "paper_critical_fraction": 0.4},
     )
@@ -144,15 +181,14 @@ def run(config: Config):
         sim = _simulation(config)
         dims = ("sim_fraction", "seed")
         ds = ds.assign_coords(
-            sim_fraction=("sim_fraction", np.asarray(config.sim_fractions, float),
-                          {"long_name": "training data fraction of the simulated splits", "units": "1"}),
-            seed=("seed", np.arange(config.sim_seeds), {"long_name": "random split and initialisation", "units": "1"}))
-        ds["sim_rqi"] = (dims, sim["rqi"], {"long_name": f"RQI of the trained embeddings after {config.steps} steps (delta = {config.rqi_delta})", "units": "1"})
-        ds["sim_val_acc"] = (dims, sim["val_acc"], {"long_name": "validation accuracy of the trained network", "units": "1"})
-        ds["sim_train_acc"] = (dims, sim["train_acc"], {"long_name": "training accuracy of the trained network", "units": "1"})
-        ds["sim_predicted_acc"] = (dims, sim["pred_acc"], {"long_name": "accuracy on D0 predicted from the trained embeddings' parallelograms", "units": "1"})
-        ds["sim_unique"] = (dims, sim["unique"].astype(np.int8), {"long_name": "theory: the simulated split implies a unique representation (1) or not (0)", "units": "1"})
-    return ds
+            sim_fraction=("sim_fraction", np.asarray(config.sim_fractions, float)),
+            seed=("seed", np.arange(config.sim_seeds)))
+        ds["sim_rqi"] = (dims, sim["rqi"])
+        ds["sim_val_acc"] = (dims, sim["val_acc"])
+        ds["sim_train_acc"] = (dims, sim["train_acc"])
+        ds["sim_predicted_acc"] = (dims, sim["pred_acc"])
+        ds["sim_unique"] = (dims, sim["unique"].astype(np.int8))
+    return SCHEMA.apply(ds, config)
 
 
 def plot(ds):
@@ -256,5 +292,5 @@ register(
     claim="Liu et al. 2022 Fig. 4a/5a: p_unique jumps near r_c = 0.4 (p = 10); lambda_3 = 0 below it and grows above",
     quick=Config(n_splits=200, sim_fractions=(0.3, 0.5, 0.8), sim_seeds=4, steps=3000),
     full=Config(),
-    run=run, plot=plot, statements=statements,
+    run=run, plot=plot, statements=statements, schema=SCHEMA,
 )

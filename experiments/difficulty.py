@@ -19,21 +19,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from grokking_workbench.experiments._wide_curves import Curves, run_curves
+from grokking_workbench.experiments._wide_curves import COORDS, CURVES_SCHEMA, Curves, run_curves
 from grokking_workbench.experiments.registry import register
+from grokking_workbench.numerics.schema import Schema, Var
 from grokking_workbench.numerics import statistics as st
 from grokking_workbench.numerics.simulate.wide import WideConfig
 
 
+KEEP = ["param_change", "lazy_param_change", "difficulty", "train_loss", "test_loss", "lazy_test_loss",
+        "kernel_test_loss", "time_to_grok"]
+# The dataset's variables and coordinates: those of the learning curves it keeps, and the ratio
+SCHEMA = CURVES_SCHEMA.take(*KEEP, *COORDS) | Schema({
+    "change_ratio": Var("|W - W0| / |W0| at t_max: network / linearised network", "1", None),
+})
+
+
 def run(config: Curves):
     ds = run_curves(config)
-    keep = ["param_change", "lazy_param_change", "difficulty", "train_loss", "test_loss",
-            "lazy_test_loss", "kernel_test_loss", "time_to_grok"]
-    ds = ds[keep]
+    ds = ds[KEEP]
     ds["change_ratio"] = ds.param_change.isel(t=-1) / ds.lazy_param_change.isel(t=-1)
-    ds.change_ratio.attrs.update(long_name="|W - W0| / |W0| at t_max: network / linearised network",
-                                 units="1")
-    return ds
+    return SCHEMA.apply(ds, config)
 
 
 def statements(ds) -> list[tuple[str, str, str]]:
@@ -108,4 +113,4 @@ register(name="difficulty", summary="difficulty y^T K^-1 y against the relative 
                "linearisation breaks down on difficult labels",
          quick=Curves(QUICK, vary="j", values=(1, 20, 50, 70, 150)),
          full=Curves(FULL, vary="j", values=(1, 20, 50, 100, 150, 300, 500)),
-         run=run, plot=plot, statements=statements, observations=observations)
+         run=run, plot=plot, statements=statements, observations=observations, schema=SCHEMA)

@@ -25,14 +25,85 @@ from dataclasses import dataclass
 import numpy as np
 
 from grokking_workbench.experiments.registry import register
+from grokking_workbench.numerics.dmft.solver import SCHEMA as DMFT_SCHEMA
+from grokking_workbench.numerics.schema import Schema, Var
 
 INF = math.inf
-ONE = {"units": "1"}
 EARLY_TRANSIENT = 1.0   # dmft-correlations compares A and C after this time
 
 
-def _var(dims, values, name):
-    return (dims, np.asarray(values), {"long_name": name, **ONE})
+def _var(dims, values):
+    """A data variable (dims, values); its long name and units come from the schema."""
+    return (dims, np.asarray(values))
+
+
+def _losses_schema(key: str) -> Schema:
+    """The variables of a sweep over ``key`` (gamma or alpha): DMFT and simulated losses, A and C,
+    and the z-scores of the simulations against the DMFT."""
+    return Schema({
+        key: Var(key, "1", (key,)),
+        "t": Var("gradient-flow time (DMFT grid)", "1", ("t",)),
+        "t_sim": Var("gradient-flow time (simulation records)", "1", ("t_sim",)),
+        "seed": Var("simulation dataset", "1", ("seed",)),
+        "i": DMFT_SCHEMA["i"],
+        "j": DMFT_SCHEMA["j"],
+        "train_loss": Var("DMFT train loss", "1", (key, "t")),
+        "train_loss_se": Var("Monte-Carlo SE of the DMFT train loss", "1", (key, "t")),
+        "test_loss": Var("DMFT test loss (closed form at Cw(t,t), A(t))", "1", (key, "t")),
+        "test_loss_se": Var("Monte-Carlo SE of the DMFT test loss", "1", (key, "t")),
+        "train_loss_disc": Var("discretisation error estimate of the DMFT train loss (step halving)", "1",
+                               (key, "t")),
+        "test_loss_disc": Var("discretisation error estimate of the DMFT test loss (step halving)", "1",
+                              (key, "t")),
+        "A": Var("DMFT alignment A_i(t)", "1", (key, "t", "i")),
+        "C": Var("DMFT overlap C_ij(t) = Cw_ij(t,t)", "1", (key, "t", "i", "j")),
+        "sim_train_loss": Var("simulated train loss", "1", (key, "seed", "t_sim")),
+        "sim_test_loss": Var("simulated population test loss", "1", (key, "seed", "t_sim")),
+        "sim_A": Var("simulated alignment A_i", "1", (key, "seed", "t_sim", "i")),
+        "sim_C": Var("simulated overlap C_ij", "1", (key, "seed", "t_sim", "i", "j")),
+        "z_train": Var("z-score simulation vs DMFT, train loss", "1", (key, "t_sim")),
+        "z_test": Var("z-score simulation vs DMFT, test loss", "1", (key, "t_sim")),
+    })
+
+
+# The datasets' variables and coordinates, one schema per experiment
+GAMMA_SCHEMA = _losses_schema("gamma")
+ALPHA_SCHEMA = _losses_schema("alpha") | Schema({
+    "escape_time": Var("DMFT time for max_i |A_i| to reach 1/alpha", "1", ("alpha",)),
+    "sim_escape_time": Var("simulated time for max_i |A_i| to reach 1/alpha", "1", ("alpha", "seed")),
+    "escape_time_theory": Var("(2/(3 eps)) ln(1/(alpha A0)) (DMFT paper eq. 20), A0 = max_i |A_i(0)|", "1",
+                              ("alpha",)),
+})
+_TT = ("model", "t2", "s", "i", "j")
+CORRELATIONS_SCHEMA = Schema({
+    "model": Var("DMFT at gamma or its online limit", "1", ("model",)),
+    "t": Var("gradient-flow time", "1", ("t",)),
+    "t2": DMFT_SCHEMA["t2"],
+    "s": Var("second time", "1", ("s",)),
+    "t_sim": Var("simulation record time", "1", ("t_sim",)),
+    "seed": Var("simulation dataset", "1", ("seed",)),
+    "i": DMFT_SCHEMA["i"],
+    "j": DMFT_SCHEMA["j"],
+    "Cw": DMFT_SCHEMA["Cw"].on(*_TT),
+    "Rh": Var("discrete preactivation response: local rate at s = t, memory kernel times its quadrature "
+              "weight at s < t", "1", _TT),
+    "A": Var("alignment A_i(t)", "1", ("model", "t", "i")),
+    "C": Var("Cw_ij(t,t)", "1", ("model", "t", "i", "j")),
+    "A_disc": Var("error of the finite-gamma A: Monte-Carlo and discretisation in quadrature",
+                  "1", ("t", "i")),
+    "C_disc": Var("error of the finite-gamma C: Monte-Carlo and discretisation in quadrature", "1",
+                  ("t", "i", "j")),
+    "sim_A": Var("simulated alignment A_i", "1", ("seed", "t_sim", "i")),
+    "sim_C": Var("simulated overlap C_ij", "1", ("seed", "t_sim", "i", "j")),
+})
+GAP_SCHEMA = Schema({
+    "gamma": Var("P / D", "1", ("gamma",)),
+    "t": Var("gradient-flow time", "1", ("t",)),
+    "gap": Var("solver L_test - L_train", "1", ("gamma", "t")),
+    "gap_formula": Var("DMFT paper eq. (5)", "1", ("gamma", "t")),
+    "train_loss_se": Var("Monte-Carlo SE of the train loss", "1", ("gamma", "t")),
+    "formula_error": Var("mean |gap - eq. 5| over t >= t_max/3", "1", ("gamma",)),
+})
 
 
 def _dmft(alpha, eps, gamma, A0, t_max, h_max, samples, seed=0, **kw):
@@ -112,26 +183,24 @@ def _losses_dataset(config, key, values, runs, sims):
     test_of = lambda r: th.test_loss(r.result.A, r.result.Cw_diag, r.config.alpha, r.config.eps)  # noqa: E731
     err = lambda name: dm(lambda r: r.errors[name])   # noqa: E731
     ds = xr.Dataset(
-        {"train_loss": _var((key, "t"), dm(lambda r: r.result.train_loss), "DMFT train loss"),
-         "train_loss_se": _var((key, "t"), err("train_loss_mc"), "Monte-Carlo SE of the DMFT train loss"),
-         "test_loss": _var((key, "t"), dm(test_of), "DMFT test loss (closed form at Cw(t,t), A(t))"),
-         "test_loss_se": _var((key, "t"), err("test_loss_mc"), "Monte-Carlo SE of the DMFT test loss"),
-         "train_loss_disc": _var((key, "t"), err("train_loss_disc"),
-                                 "discretisation error estimate of the DMFT train loss (step halving)"),
-         "test_loss_disc": _var((key, "t"), err("test_loss_disc"),
-                                "discretisation error estimate of the DMFT test loss (step halving)"),
-         "A": _var((key, "t", "i"), dm(lambda r: r.result.A), "DMFT alignment A_i(t)"),
-         "C": _var((key, "t", "i", "j"), dm(lambda r: r.result.Cw_diag), "DMFT overlap C_ij(t) = Cw_ij(t,t)"),
-         "sim_train_loss": _var((key, "seed", "t_sim"), st, "simulated train loss"),
-         "sim_test_loss": _var((key, "seed", "t_sim"), se, "simulated population test loss"),
-         "sim_A": _var((key, "seed", "t_sim", "i"), sA, "simulated alignment A_i"),
-         "sim_C": _var((key, "seed", "t_sim", "i", "j"), sC, "simulated overlap C_ij")},
-        coords={key: (key, np.asarray(values, dtype=float), {"long_name": key, **ONE}),
-                "t": ("t", t, {"long_name": "gradient-flow time (DMFT grid)", **ONE}),
-                "t_sim": ("t_sim", sim_t, {"long_name": "gradient-flow time (simulation records)", **ONE}),
-                "seed": ("seed", np.arange(S), {"long_name": "simulation dataset", **ONE}),
-                "i": ("i", np.arange(N), {"long_name": "hidden unit", **ONE}),
-                "j": ("j", np.arange(N), {"long_name": "hidden unit", **ONE})})
+        {"train_loss": _var((key, "t"), dm(lambda r: r.result.train_loss)),
+         "train_loss_se": _var((key, "t"), err("train_loss_mc")),
+         "test_loss": _var((key, "t"), dm(test_of)),
+         "test_loss_se": _var((key, "t"), err("test_loss_mc")),
+         "train_loss_disc": _var((key, "t"), err("train_loss_disc")),
+         "test_loss_disc": _var((key, "t"), err("test_loss_disc")),
+         "A": _var((key, "t", "i"), dm(lambda r: r.result.A)),
+         "C": _var((key, "t", "i", "j"), dm(lambda r: r.result.Cw_diag)),
+         "sim_train_loss": _var((key, "seed", "t_sim"), st),
+         "sim_test_loss": _var((key, "seed", "t_sim"), se),
+         "sim_A": _var((key, "seed", "t_sim", "i"), sA),
+         "sim_C": _var((key, "seed", "t_sim", "i", "j"), sC)},
+        coords={key: (key, np.asarray(values, dtype=float)),
+                "t": ("t", t),
+                "t_sim": ("t_sim", sim_t),
+                "seed": ("seed", np.arange(S)),
+                "i": ("i", np.arange(N)),
+                "j": ("j", np.arange(N))})
     ds.attrs["D"] = config.D
     ds.attrs["solve_seconds"] = float(sum(r.seconds for r in runs))
     ds.attrs["dmft_grid"] = runs[0].result.grid.describe()
@@ -153,8 +222,8 @@ def _add_zscores(ds, key):
             dse = np.sqrt(d[name + "_se"].values ** 2 + d[name + "_disc"].values ** 2)
             out.append(_zscores(sim.mean("seed").values, sim.std("seed", ddof=1).values / np.sqrt(n),
                                 ds.t_sim.values, d[name].values, dse, ds.t.values))
-    ds["z_train"] = _var((key, "t_sim"), np.array(z_tr), "z-score simulation vs DMFT, train loss")
-    ds["z_test"] = _var((key, "t_sim"), np.array(z_te), "z-score simulation vs DMFT, test loss")
+    ds["z_train"] = _var((key, "t_sim"), np.array(z_tr))
+    ds["z_test"] = _var((key, "t_sim"), np.array(z_te))
     return ds
 
 
@@ -166,7 +235,8 @@ def run_gamma(config: GammaConfig):
         sims.append(None if math.isinf(g) else
                     _simulate(config.alpha, config.eps, g, config.A0, config.t_max, config.D,
                               config.seeds, config.dt_sim, config.records))
-    return _add_zscores(_losses_dataset(config, "gamma", config.gammas, runs, sims), "gamma")
+    ds = _add_zscores(_losses_dataset(config, "gamma", config.gammas, runs, sims), "gamma")
+    return GAMMA_SCHEMA.apply(ds, config)
 
 
 def _agreement(ds) -> tuple[str, str]:
@@ -252,7 +322,8 @@ register(name="dmft-gamma", summary="DMFT train/test loss across gamma against s
                "finite gamma; the train/test gap opens as gamma falls (grokking is an offline effect)",
          quick=GammaConfig(gammas=(INF, 8.0, 4.0), t_max=30.0, samples=1600, D=400, seeds=4,
                            records=20),
-         full=GammaConfig(), run=run_gamma, plot=plot_gamma, statements=statements_gamma)
+         full=GammaConfig(), run=run_gamma, plot=plot_gamma, statements=statements_gamma,
+         schema=GAMMA_SCHEMA)
 
 
 # ----------------------------------------------------------------------------- dmft-alpha
@@ -299,11 +370,10 @@ def run_alpha(config: AlphaConfig):
     esc_dmft = [_escape_time(ds.t.values, ds.A.sel(alpha=a).values, a) for a in config.alphas]
     esc_sim = [[_escape_time(ds.t_sim.values, ds.sim_A.sel(alpha=a, seed=s).values, a)
                 for s in range(config.seeds)] for a in config.alphas]
-    ds["escape_time"] = _var(("alpha",), esc_dmft, "DMFT time for max_i |A_i| to reach 1/alpha")
-    ds["sim_escape_time"] = _var(("alpha", "seed"), esc_sim, "simulated time for max_i |A_i| to reach 1/alpha")
-    ds["escape_time_theory"] = _var(("alpha",), th.escape_time(np.asarray(config.alphas), config.eps, a0),
-                                    "(2/(3 eps)) ln(1/(alpha A0)) (DMFT paper eq. 20), A0 = max_i |A_i(0)|")
-    return ds
+    ds["escape_time"] = _var(("alpha",), esc_dmft)
+    ds["sim_escape_time"] = _var(("alpha", "seed"), esc_sim)
+    ds["escape_time_theory"] = _var(("alpha",), th.escape_time(np.asarray(config.alphas), config.eps, a0))
+    return ALPHA_SCHEMA.apply(ds, config)
 
 
 ESCAPE_SLOPE_TOLERANCE = 0.2
@@ -378,7 +448,7 @@ register(name="dmft-alpha", summary="DMFT across alpha against simulations; esca
          quick=AlphaConfig(alphas=(0.5, 1.0, 2.0), t_max=75.0, samples=1200, D=200, seeds=4,
                            dt_sim=0.2, records=25),
          full=AlphaConfig(), run=run_alpha, plot=plot_alpha, statements=statements_alpha,
-         observations=observations_alpha)
+         observations=observations_alpha, schema=ALPHA_SCHEMA)
 
 
 # ----------------------------------------------------------------------------- dmft-correlations
@@ -420,28 +490,25 @@ def run_correlations(config: CorrelationConfig):
     N = len(config.A0)
     err = lambda name: np.sqrt(fin.errors[name + "_mc"] ** 2 + fin.errors[name + "_disc"] ** 2)  # noqa: E731
     ds = xr.Dataset(
-        {"Cw": _var(tt, Cw, "weight correlation Cw_ij(t,s)"),
-         "Rh": _var(tt, Rh, "discrete preactivation response: local rate at s = t, memory kernel "
-                            "times its quadrature weight at s < t"),
-         "A": _var(("model", "t", "i"), A, "alignment A_i(t)"),
-         "C": _var(("model", "t", "i", "j"), Cdiag, "Cw_ij(t,t)"),
-         "A_disc": _var(("t", "i"), err("A"),
-                        "error of the finite-gamma A: Monte-Carlo and discretisation in quadrature"),
-         "C_disc": _var(("t", "i", "j"), err("C"),
-                        "error of the finite-gamma C: Monte-Carlo and discretisation in quadrature"),
-         "sim_A": _var(("seed", "t_sim", "i"), sim.A.values, "simulated alignment A_i"),
-         "sim_C": _var(("seed", "t_sim", "i", "j"), sim.C.values, "simulated overlap C_ij")},
-        coords={"model": ("model", list(models), {"long_name": "DMFT at gamma or its online limit", **ONE}),
-                "t": ("t", t, {"long_name": "gradient-flow time", **ONE}),
-                "t2": ("t2", t[idx], {"long_name": "first time of two-time functions", **ONE}),
-                "s": ("s", t[idx], {"long_name": "second time", **ONE}),
-                "t_sim": ("t_sim", sim.t.values, {"long_name": "simulation record time", **ONE}),
-                "seed": ("seed", np.arange(config.seeds), {"long_name": "simulation dataset", **ONE}),
-                "i": ("i", np.arange(N), {"long_name": "hidden unit", **ONE}),
-                "j": ("j", np.arange(N), {"long_name": "hidden unit", **ONE})})
+        {"Cw": _var(tt, Cw),
+         "Rh": _var(tt, Rh),
+         "A": _var(("model", "t", "i"), A),
+         "C": _var(("model", "t", "i", "j"), Cdiag),
+         "A_disc": _var(("t", "i"), err("A")),
+         "C_disc": _var(("t", "i", "j"), err("C")),
+         "sim_A": _var(("seed", "t_sim", "i"), sim.A.values),
+         "sim_C": _var(("seed", "t_sim", "i", "j"), sim.C.values)},
+        coords={"model": ("model", list(models)),
+                "t": ("t", t),
+                "t2": ("t2", t[idx]),
+                "s": ("s", t[idx]),
+                "t_sim": ("t_sim", sim.t.values),
+                "seed": ("seed", np.arange(config.seeds)),
+                "i": ("i", np.arange(N)),
+                "j": ("j", np.arange(N))})
     ds.attrs.update(gamma=config.gamma, D=config.D, dmft_grid=fin.result.grid.describe(),
                     status=_status([fin, onl]))
-    return ds
+    return CORRELATIONS_SCHEMA.apply(ds, config)
 
 
 def statements_correlations(ds) -> list[tuple[str, str, str]]:
@@ -542,7 +609,7 @@ register(name="dmft-correlations", summary="two-time correlations and responses 
          quick=CorrelationConfig(gamma=4.0, t_max=30.0, samples=1600, D=400, seeds=4, records=20,
                                  two_time_points=31),
          full=CorrelationConfig(), run=run_correlations, plot=plot_correlations,
-         statements=statements_correlations)
+         statements=statements_correlations, schema=CORRELATIONS_SCHEMA)
 
 
 # ----------------------------------------------------------------------------- gap-formula
@@ -571,19 +638,18 @@ def run_gap(config: GapConfig):
     train = np.array([r.result.train_loss for r in runs])
     formula = np.array([solver.gap_formula(r.config, r.result) for r in runs])
     ds = xr.Dataset(
-        {"gap": _var(("gamma", "t"), test - train, "solver L_test - L_train"),
-         "gap_formula": _var(("gamma", "t"), formula, "DMFT paper eq. (5)"),
-         "train_loss_se": _var(("gamma", "t"), np.array([r.result.train_loss_se for r in runs]),
-                               "Monte-Carlo SE of the train loss")},
+        {"gap": _var(("gamma", "t"), test - train),
+         "gap_formula": _var(("gamma", "t"), formula),
+         "train_loss_se": _var(("gamma", "t"), np.array([r.result.train_loss_se for r in runs]))},
         attrs={"status": _status(runs), "dmft_grid": runs[0].result.grid.describe()},
-        coords={"gamma": ("gamma", np.asarray(config.gammas), {"long_name": "P / D", **ONE}),
-                "t": ("t", t, {"long_name": "gradient-flow time", **ONE})})
+        coords={"gamma": ("gamma", np.asarray(config.gammas)),
+                "t": ("t", t)})
     window = ds.t >= config.t_max / 3
     err = np.abs(ds.gap - ds.gap_formula).where(window).mean("t")
-    ds["formula_error"] = _var(("gamma",), err.values, "mean |gap - eq. 5| over t >= t_max/3")
+    ds["formula_error"] = _var(("gamma",), err.values)
     slope = np.polyfit(np.log(config.gammas), np.log(err.values), 1)[0]
     ds.attrs["error_slope"] = float(slope)
-    return ds
+    return GAP_SCHEMA.apply(ds, config)
 
 
 def statements_gap(ds) -> list[tuple[str, str, str]]:
@@ -626,4 +692,4 @@ def plot_gap(ds):
 register(name="gap-formula", summary="train/test gap of the DMFT against eq. 5 (error ~ 1/gamma^2)",
          claim="DMFT paper eq. 5: L_test - L_train = (2 alpha/(gamma N)) sum_ij int R^w C^g ds + O(1/gamma^2)",
          quick=GapConfig(gammas=(4.0, 8.0, 16.0), t_max=20.0, samples=4000),
-         full=GapConfig(), run=run_gap, plot=plot_gap, statements=statements_gap)
+         full=GapConfig(), run=run_gap, plot=plot_gap, statements=statements_gap, schema=GAP_SCHEMA)

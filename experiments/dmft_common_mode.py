@@ -38,8 +38,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grokking_workbench.experiments.dmft import ONE, _var
+from grokking_workbench.experiments.dmft import _var
 from grokking_workbench.experiments.registry import register
+from grokking_workbench.numerics.schema import Schema, Var
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,26 @@ def _common_mode_at(sim, times):
     return np.stack([np.interp(times, sim.t.values, s) for s in S])
 
 
+# The dataset's variables and coordinates
+SCHEMA = Schema({
+    "D": Var("input dimension", "1", ("D",)),
+    "seed": Var("dataset", "1", ("seed",)),
+    "t_c": Var("comparison time", "1", ("t_c",)),
+    "common_mode": Var("simulated sum_i A_i per dataset at the comparison times", "1", ("D", "seed", "t_c")),
+    "common_mode_curves": Var("simulated sum_i A_i per dataset", "1", ("D", "seed", "record")),
+    "record_t": Var("simulation record time", "1", ("record",)),
+    "dmft_common_mode": Var("DMFT sum_i A_i", "1", ("t_c",)),
+    "dmft_common_mode_err": Var("DMFT error of sum_i A_i (replica SE and step-halving estimate in "
+                                "quadrature)",
+                                "1", ("t_c",)),
+    "dmft_t": Var("DMFT grid time", "1", ("t_dmft",)),
+    "dmft_curve": Var("DMFT sum_i A_i on its grid", "1", ("t_dmft",)),
+    "dmft_curve_err": Var("DMFT error of sum_i A_i on its grid", "1", ("t_dmft",)),
+    "step_error": Var("|mean paired difference| of sum_i A_i between steps (dt_sim, dt_late) and half of "
+                      "them, D = {step_check_D}", "1", ("t_c",)),
+    "step_error_se": Var("SE of the paired step difference", "1", ("t_c",)),
+}, dims=("record", "t_dmft"))
+
 def run(c: CommonModeConfig):
     import xarray as xr
     from concurrent.futures import ProcessPoolExecutor
@@ -106,27 +127,24 @@ def run(c: CommonModeConfig):
     t_rec = sims[c.Ds[0]].t.values
     S_rec = np.stack([sims[D].A.sum("i").values for D in c.Ds])             # (D, seed, record)
     ds = xr.Dataset({
-        "common_mode": _var(("D", "seed", "t_c"), S, "simulated sum_i A_i per dataset at the comparison times"),
-        "common_mode_curves": _var(("D", "seed", "record"), S_rec, "simulated sum_i A_i per dataset"),
-        "record_t": _var(("record",), t_rec, "simulation record time"),
-        "dmft_common_mode": _var(("t_c",), dmft_at, "DMFT sum_i A_i"),
-        "dmft_common_mode_err": _var(("t_c",), dmft_err,
-                                     "DMFT error of sum_i A_i (replica SE and step-halving estimate in quadrature)"),
-        "dmft_t": _var(("t_dmft",), t_dmft, "DMFT grid time"),
-        "dmft_curve": _var(("t_dmft",), S_dmft, "DMFT sum_i A_i on its grid"),
-        "dmft_curve_err": _var(("t_dmft",), np.hypot(S_mc, S_disc), "DMFT error of sum_i A_i on its grid"),
-        "step_error": _var(("t_c",), step_err,
-                           f"|mean paired difference| of sum_i A_i between steps (dt_sim, dt_late) and half of "
-                           f"them, D = {c.step_check_D}"),
-        "step_error_se": _var(("t_c",), paired.std(0, ddof=1) / np.sqrt(c.seeds), "SE of the paired step difference"),
-    }, coords={"D": ("D", np.asarray(c.Ds), {"long_name": "input dimension", **ONE}),
-               "seed": ("seed", np.arange(c.seeds), {"long_name": "dataset", **ONE}),
-               "t_c": ("t_c", times, {"long_name": "comparison time", **ONE})})
+        "common_mode": _var(("D", "seed", "t_c"), S),
+        "common_mode_curves": _var(("D", "seed", "record"), S_rec),
+        "record_t": _var(("record",), t_rec),
+        "dmft_common_mode": _var(("t_c",), dmft_at),
+        "dmft_common_mode_err": _var(("t_c",), dmft_err),
+        "dmft_t": _var(("t_dmft",), t_dmft),
+        "dmft_curve": _var(("t_dmft",), S_dmft),
+        "dmft_curve_err": _var(("t_dmft",), np.hypot(S_mc, S_disc)),
+        "step_error": _var(("t_c",), step_err),
+        "step_error_se": _var(("t_c",), paired.std(0, ddof=1) / np.sqrt(c.seeds)),
+    }, coords={"D": ("D", np.asarray(c.Ds)),
+               "seed": ("seed", np.arange(c.seeds)),
+               "t_c": ("t_c", times)})
     ds.attrs.update(gamma=c.gamma, status=sol.status if all(s.attrs.get("status", "complete") == "complete"
                                                             for s in [*sims.values(), sim_half])
                     else "simulation " + next(s.attrs["status"] for s in [*sims.values(), sim_half]
                                                if s.attrs.get("status", "complete") != "complete"))
-    return ds
+    return SCHEMA.apply(ds, c)
 
 
 def analysis(ds) -> dict:
@@ -249,4 +267,4 @@ register(name="dmft-common-mode",
          quick=CommonModeConfig(Ds=(200, 400), seeds=6, t_max=20.0, t_late=10.0, records=15,
                                 compare_times=(5.0, 10.0, 20.0), step_check_D=200, samples=1600),
          full=CommonModeConfig(), run=run, plot=plot, statements=statements,
-         observations=observations)
+         observations=observations, schema=SCHEMA)

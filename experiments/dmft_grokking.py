@@ -47,8 +47,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grokking_workbench.experiments.dmft import INF, ONE, _var
+from grokking_workbench.experiments.dmft import INF, _var
 from grokking_workbench.experiments.registry import register
+from grokking_workbench.numerics.schema import Schema, Var
 from grokking_workbench.numerics import statistics as st
 
 FAMILY_ERROR = 0.05
@@ -116,6 +117,45 @@ def grok_time(t: np.ndarray, train: np.ndarray, test: np.ndarray, fraction: floa
 
     return crossing_time(t, test, fraction * test[0]) - crossing_time(t, train, fraction * train[0])
 
+
+def _runs_over(kind: str) -> Schema:
+    """The variables of the runs over ``kind`` (gamma or alpha), prefixed ``<kind>_``."""
+    return Schema({kind + "_" + name: Var(text, "1", (kind,) + dims) for name, text, dims in (
+        ("train_loss", f"DMFT train loss (runs over {kind})", ("t",)),
+        ("test_loss", f"DMFT test loss (runs over {kind})", ("t",)),
+        ("train_loss_err", "DMFT error of the train loss (Monte-Carlo SE and step-halving estimate in "
+                           "quadrature)", ("t",)),
+        ("test_loss_err", "DMFT error of the test loss (Monte-Carlo SE and step-halving estimate in "
+                          "quadrature)",
+         ("t",)),
+        ("sim_t", "simulation record time", ("record",)),
+        ("sim_train_loss", "simulated train loss per dataset", ("seed", "record")),
+        ("sim_test_loss", "simulated population test loss per dataset", ("seed", "record")),
+        ("z_train", "z-score of the ensemble-mean train loss against DMFT", ("record",)),
+        ("z_test", "z-score of the ensemble-mean test loss against DMFT", ("record",)),
+        ("time_to_grok", "DMFT time to grok t_test - t_train", ()),
+        ("time_to_grok_se", "Monte-Carlo SE of the DMFT time to grok (replicas)", ()),
+        ("sim_time_to_grok", "simulated time to grok per dataset (NaN: never)", ("seed",)),
+        ("max_gap", "DMFT max_t (L_test - L_train)", ()),
+        ("max_gap_err", "error of max_gap (Monte-Carlo and discretisation)", ()),
+        ("final_test_loss", "DMFT test loss at the run's t_max", ()),
+        ("t_max", "final time of the run", ()),
+        ("solve_seconds", "wall time of the DMFT solve", ()))})
+
+
+# The dataset's variables and coordinates
+SCHEMA = Schema({
+    "gamma": Var("P / D", "1", ("gamma",)),
+    "alpha": Var("output scale alpha", "1", ("alpha",)),
+    "t": Var("gradient-flow time (DMFT curves interpolated from their grids)", "1", ("t",)),
+    "seed": Var("simulated dataset", "1", ("seed",)),
+    "record": Var("simulation record", "1", ("record",)),
+    **_runs_over("gamma"),
+    **_runs_over("alpha"),
+    "step_check_difference": Var("max_t |test loss (dt_late steps) - test loss (uniform dt_sim)| for t <= "
+                                 "{step_check_t_max:g}, gamma = {alpha_gamma:g}", "1", ("seed",)),
+    "step_check_sim_se": Var("largest SE over datasets of the uniform-step test loss", "1", ()),
+})
 
 def run(c: GrokkingConfig):
     import xarray as xr
@@ -201,46 +241,41 @@ def run(c: GrokkingConfig):
     for kind, (d, _) in data.items():
         p = kind + "_"
         ds_vars.update({
-            p + "train_loss": _var(dims(kind, "t"), d["train"], f"DMFT train loss (runs over {kind})"),
-            p + "test_loss": _var(dims(kind, "t"), d["test"], f"DMFT test loss (runs over {kind})"),
-            p + "train_loss_err": _var(dims(kind, "t"), d["train_err"],
-                                       "DMFT error of the train loss (Monte-Carlo SE and step-halving estimate in quadrature)"),
-            p + "test_loss_err": _var(dims(kind, "t"), d["test_err"],
-                                      "DMFT error of the test loss (Monte-Carlo SE and step-halving estimate in quadrature)"),
-            p + "sim_t": _var(dims(kind, "record"), d["sim_t"], "simulation record time"),
-            p + "sim_train_loss": _var(dims(kind, "seed", "record"), d["sim_train"], "simulated train loss per dataset"),
-            p + "sim_test_loss": _var(dims(kind, "seed", "record"), d["sim_test"], "simulated population test loss per dataset"),
-            p + "z_train": _var(dims(kind, "record"), d["z_train"], "z-score of the ensemble-mean train loss against DMFT"),
-            p + "z_test": _var(dims(kind, "record"), d["z_test"], "z-score of the ensemble-mean test loss against DMFT"),
-            p + "time_to_grok": _var((kind,), d["grok"], "DMFT time to grok t_test - t_train"),
-            p + "time_to_grok_se": _var((kind,), d["grok_se"], "Monte-Carlo SE of the DMFT time to grok (replicas)"),
-            p + "sim_time_to_grok": _var(dims(kind, "seed"), d["sim_grok"], "simulated time to grok per dataset (NaN: never)"),
-            p + "max_gap": _var((kind,), d["max_gap"], "DMFT max_t (L_test - L_train)"),
-            p + "max_gap_err": _var((kind,), d["max_gap_err"], "error of max_gap (Monte-Carlo and discretisation)"),
-            p + "final_test_loss": _var((kind,), d["final_test"], "DMFT test loss at the run's t_max"),
-            p + "t_max": _var((kind,), d["t_max"], "final time of the run"),
-            p + "solve_seconds": _var((kind,), d["seconds"], "wall time of the DMFT solve"),
+            p + "train_loss": _var(dims(kind, "t"), d["train"]),
+            p + "test_loss": _var(dims(kind, "t"), d["test"]),
+            p + "train_loss_err": _var(dims(kind, "t"), d["train_err"]),
+            p + "test_loss_err": _var(dims(kind, "t"), d["test_err"]),
+            p + "sim_t": _var(dims(kind, "record"), d["sim_t"]),
+            p + "sim_train_loss": _var(dims(kind, "seed", "record"), d["sim_train"]),
+            p + "sim_test_loss": _var(dims(kind, "seed", "record"), d["sim_test"]),
+            p + "z_train": _var(dims(kind, "record"), d["z_train"]),
+            p + "z_test": _var(dims(kind, "record"), d["z_test"]),
+            p + "time_to_grok": _var((kind,), d["grok"]),
+            p + "time_to_grok_se": _var((kind,), d["grok_se"]),
+            p + "sim_time_to_grok": _var(dims(kind, "seed"), d["sim_grok"]),
+            p + "max_gap": _var((kind,), d["max_gap"]),
+            p + "max_gap_err": _var((kind,), d["max_gap_err"]),
+            p + "final_test_loss": _var((kind,), d["final_test"]),
+            p + "t_max": _var((kind,), d["t_max"]),
+            p + "solve_seconds": _var((kind,), d["seconds"]),
         })
     ds = xr.Dataset(ds_vars, coords={
-        "gamma": ("gamma", np.asarray(c.gammas, dtype=float), {"long_name": "P / D", **ONE}),
-        "alpha": ("alpha", np.asarray(c.alphas, dtype=float), {"long_name": "output scale alpha", **ONE}),
-        "t": ("t", t_out, {"long_name": "gradient-flow time (DMFT curves interpolated from their grids)", **ONE}),
-        "seed": ("seed", np.arange(c.seeds), {"long_name": "simulated dataset", **ONE}),
-        "record": ("record", np.arange(c.records), {"long_name": "simulation record", **ONE})})
+        "gamma": ("gamma", np.asarray(c.gammas, dtype=float)),
+        "alpha": ("alpha", np.asarray(c.alphas, dtype=float)),
+        "t": ("t", t_out),
+        "seed": ("seed", np.arange(c.seeds)),
+        "record": ("record", np.arange(c.records))})
     cs = check.test_loss.values
     t_check = check.t.values
     late = runs["alpha", c.alpha][1]
     common = late.t.values <= t_check[-1]
     late_test = np.stack([np.interp(t_check, late.t.values[common], late.test_loss.values[s][common])
                           for s in range(c.seeds)])
-    ds["step_check_difference"] = _var(("seed",), np.max(np.abs(late_test - cs), axis=1),
-                                       f"max_t |test loss (dt_late steps) - test loss (uniform dt_sim)| "
-                                       f"for t <= {c.step_check_t_max:g}, gamma = {c.alpha_gamma:g}")
-    ds["step_check_sim_se"] = _var((), float(np.max(cs.std(0, ddof=1) / np.sqrt(c.seeds))),
-                                   "largest SE over datasets of the uniform-step test loss")
+    ds["step_check_difference"] = _var(("seed",), np.max(np.abs(late_test - cs), axis=1))
+    ds["step_check_sim_se"] = _var((), float(np.max(cs.std(0, ddof=1) / np.sqrt(c.seeds))))
     ds.attrs.update(alpha_gamma=c.alpha_gamma, z_points=n_points, z_limit=_z_limit(n_points), D=c.D,
                     status=next((s for d, st in data.values() for s in st if s != "complete"), "complete"))
-    return ds
+    return SCHEMA.apply(ds, c)
 
 
 def _z_limit(points: int) -> float:
@@ -358,4 +393,4 @@ register(name="dmft-grokking",
                               samples=1600, D=300, seeds=4, records=25, step_check_t_max=30.0,
                               output_points=120),
          full=GrokkingConfig(), run=run, plot=plot, statements=statements,
-         observations=observations)
+         observations=observations, schema=SCHEMA)

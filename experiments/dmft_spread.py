@@ -61,9 +61,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grokking_workbench.experiments.dmft import ONE, _var
+from grokking_workbench.experiments.dmft import _var
 from grokking_workbench.experiments.dmft_grokking import late_step
 from grokking_workbench.experiments.registry import register
+from grokking_workbench.numerics.schema import Schema, Var
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,32 @@ def _tasks(c: SpreadConfig):
     return out
 
 
+# The dataset's variables and coordinates
+SCHEMA = Schema({
+    "t": Var("gradient-flow time", "1", ("t",)),
+    "dataset": Var("simulated dataset", "1", ("dataset",)),
+    "part": Var("A: prescribed gamma = 8; B: prescribed gamma = 4; C: random weights gamma = 8",
+                "1", ("dataset",)),
+    "gamma": Var("P / D", "1", ("dataset",)),
+    "D": Var("input dimension", "1", ("dataset",)),
+    "seed": Var("seed of data and weights", "1", ("dataset",)),
+    "train_loss": Var("simulated train loss", "1", ("dataset", "t")),
+    "test_loss": Var("simulated population test loss", "1", ("dataset", "t")),
+    "t_train": Var("time the train loss falls below grok_fraction of its initial value", "1", ("dataset",)),
+    "t_test": Var("time the test loss falls below grok_fraction of its initial value", "1", ("dataset",)),
+    "time_to_grok": Var("t_test - t_train (NaN: never)", "1", ("dataset",)),
+    "log_a_t0": Var("log |A(t0)| at t0 = {t0:g}", "1", ("dataset",)),
+    "A_init": Var("initial alignments A_i = w_i.beta / D", "1", ("dataset", "i")),
+    "C_init": Var("initial overlaps C_ij = w_i.w_j / D", "1", ("dataset", "i", "j")),
+    "own_dmft_t_train": Var("part C: DMFT t_train from the dataset's own (A0, C0)", "1", ("dataset",)),
+    "own_dmft_t_test": Var("part C: DMFT t_test from the dataset's own (A0, C0)", "1", ("dataset",)),
+    "own_dmft_t_test_se": Var("Monte-Carlo SE of own_dmft_t_test (replicas)", "1", ("dataset",)),
+    "own_dmft_test_loss": Var("part C: DMFT test loss from the dataset's own (A0, C0)",
+                              "1", ("dataset", "t")),
+    "dmft_train_loss": Var("DMFT train loss, prescribed overlaps (part A)", "1", ("t",)),
+    "dmft_test_loss": Var("DMFT test loss, prescribed overlaps (part A)", "1", ("t",)),
+}, dims=("i", "j"))
+
 def run(c: SpreadConfig):
     import xarray as xr
     from concurrent.futures import ProcessPoolExecutor
@@ -206,33 +233,32 @@ def run(c: SpreadConfig):
     ref_test[inside] = np.interp(t_out[inside], ref["t"], ref["test"])
     statuses.append(ref["status"])
     ds = xr.Dataset({
-        "train_loss": _var(("dataset", "t"), train, "simulated train loss"),
-        "test_loss": _var(("dataset", "t"), test, "simulated population test loss"),
-        "t_train": _var(("dataset",), t_train, "time the train loss falls below grok_fraction of its initial value"),
-        "t_test": _var(("dataset",), t_test, "time the test loss falls below grok_fraction of its initial value"),
-        "time_to_grok": _var(("dataset",), t_test - t_train, "t_test - t_train (NaN: never)"),
-        "log_a_t0": _var(("dataset",), log_a0, f"log |A(t0)| at t0 = {c.t0:g}"),
-        "A_init": _var(("dataset", "i"), A_init, "initial alignments A_i = w_i.beta / D"),
-        "C_init": _var(("dataset", "i", "j"), C_init, "initial overlaps C_ij = w_i.w_j / D"),
-        "own_dmft_t_train": _var(("dataset",), own_t[:, 0], "part C: DMFT t_train from the dataset's own (A0, C0)"),
-        "own_dmft_t_test": _var(("dataset",), own_t[:, 1], "part C: DMFT t_test from the dataset's own (A0, C0)"),
-        "own_dmft_t_test_se": _var(("dataset",), own_se, "Monte-Carlo SE of own_dmft_t_test (replicas)"),
-        "own_dmft_test_loss": _var(("dataset", "t"), own_test, "part C: DMFT test loss from the dataset's own (A0, C0)"),
-        "dmft_train_loss": _var(("t",), ref_train, "DMFT train loss, prescribed overlaps (part A)"),
-        "dmft_test_loss": _var(("t",), ref_test, "DMFT test loss, prescribed overlaps (part A)"),
+        "train_loss": _var(("dataset", "t"), train),
+        "test_loss": _var(("dataset", "t"), test),
+        "t_train": _var(("dataset",), t_train),
+        "t_test": _var(("dataset",), t_test),
+        "time_to_grok": _var(("dataset",), t_test - t_train),
+        "log_a_t0": _var(("dataset",), log_a0),
+        "A_init": _var(("dataset", "i"), A_init),
+        "C_init": _var(("dataset", "i", "j"), C_init),
+        "own_dmft_t_train": _var(("dataset",), own_t[:, 0]),
+        "own_dmft_t_test": _var(("dataset",), own_t[:, 1]),
+        "own_dmft_t_test_se": _var(("dataset",), own_se),
+        "own_dmft_test_loss": _var(("dataset", "t"), own_test),
+        "dmft_train_loss": _var(("t",), ref_train),
+        "dmft_test_loss": _var(("t",), ref_test),
     }, coords={
-        "t": ("t", t_out, {"long_name": "gradient-flow time", **ONE}),
-        "dataset": ("dataset", np.arange(n), {"long_name": "simulated dataset", **ONE}),
-        "part": ("dataset", np.array([t[0] for t in tasks]), {"long_name": "A: prescribed gamma = 8; B: prescribed "
-                                                              "gamma = 4; C: random weights gamma = 8", **ONE}),
-        "gamma": ("dataset", np.array([t[1] for t in tasks]), {"long_name": "P / D", **ONE}),
-        "D": ("dataset", np.array([t[2] for t in tasks]), {"long_name": "input dimension", **ONE}),
-        "seed": ("dataset", np.array([t[3] for t in tasks]), {"long_name": "seed of data and weights", **ONE}),
+        "t": ("t", t_out),
+        "dataset": ("dataset", np.arange(n)),
+        "part": ("dataset", np.array([t[0] for t in tasks])),
+        "gamma": ("dataset", np.array([t[1] for t in tasks])),
+        "D": ("dataset", np.array([t[2] for t in tasks])),
+        "seed": ("dataset", np.array([t[3] for t in tasks])),
     })
     ds.attrs.update(dmft_t_train=ref_t_train, dmft_t_test=ref_t_test, escape_rate=rate, t0=c.t0,
                     dmft_t_max=c.dmft_t_max, t_max=c.t_max,
                     status=next((s for s in statuses if s != "complete"), "complete"))
-    return ds
+    return SCHEMA.apply(ds, c)
 
 
 def _iqr(x):
@@ -399,4 +425,4 @@ register(name="dmft-spread",
                             t_first=100.0, t_max=150.0, records=30, dmft_t_max=120.0, samples=800, samples_C=400,
                             output_points=50),
          full=SpreadConfig(), run=run, plot=plot, statements=claim_statements,
-         observations=observations)
+         observations=observations, schema=SCHEMA)

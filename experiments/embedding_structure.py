@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grokking_workbench.experiments.registry import register
+from grokking_workbench.numerics.schema import Schema, Var
 
 TASKS = ("addition", "modular_addition")
 
@@ -58,6 +59,28 @@ def pca(E: np.ndarray, axes_from: np.ndarray | None = None):
     ref = c if axes_from is None else (axes_from - axes_from.mean(axis=0))
     _, _, vt = np.linalg.svd(ref, full_matrices=False)
     return c @ np.swapaxes(vt, -1, -2), ratio
+
+
+# The dataset's variables and coordinates
+SCHEMA = Schema({
+    "task": Var("binary operation", "1", ("task",)),
+    "step": Var("training step", "1", ("step",)),
+    "seed": Var("split and initialisation", "1", ("seed",)),
+    "symbol": Var("symbol k", "1", ("symbol",)),
+    "component": Var("principal component", "1", ("component",)),
+    "embedding_pc": Var("embedding projected on the principal axes of the final embeddings",
+                        "1", ("task", "step", "seed", "symbol", "component")),
+    "explained_variance_ratio": Var("explained-variance ratio of each principal component",
+                                    "1", ("task", "step", "seed", "component")),
+    "effective_dimension": Var("exp(entropy of the explained-variance ratios) (Fig. 7 left)",
+                               "1", ("task", "step", "seed")),
+    "radius_spread": Var("std/mean of the radius in the top-2 principal plane (0 for a circle)",
+                         "1", ("task", "step", "seed")),
+    "rqi": Var("RQI (delta = {rqi_delta}; modular parallelograms for modular addition)",
+               "1", ("task", "step", "seed")),
+    "train_acc": Var("train accuracy", "1", ("task", "step", "seed")),
+    "val_acc": Var("validation accuracy", "1", ("task", "step", "seed")),
+})
 
 
 def run(config: Config):
@@ -95,21 +118,21 @@ def run(config: Config):
     dims = ("task", "step", "seed")
     ds = xr.Dataset(
         {
-            "embedding_pc": (dims + ("symbol", "component"), out["proj"], {"long_name": "embedding projected on the principal axes of the final embeddings", "units": "1"}),
-            "explained_variance_ratio": (dims + ("component",), ratio, {"long_name": "explained-variance ratio of each principal component", "units": "1"}),
-            "effective_dimension": (dims, np.exp(ent), {"long_name": "exp(entropy of the explained-variance ratios) (Fig. 7 left)", "units": "1"}),
-            "radius_spread": (dims, ring, {"long_name": "std/mean of the radius in the top-2 principal plane (0 for a circle)", "units": "1"}),
-            "rqi": (dims, out["rqi"], {"long_name": f"RQI (delta = {config.rqi_delta}; modular parallelograms for modular addition)", "units": "1"}),
-            "train_acc": (dims, out["train"], {"long_name": "train accuracy", "units": "1"}),
-            "val_acc": (dims, out["val"], {"long_name": "validation accuracy", "units": "1"}),
+            "embedding_pc": (dims + ("symbol", "component"), out["proj"]),
+            "explained_variance_ratio": (dims + ("component",), ratio),
+            "effective_dimension": (dims, np.exp(ent)),
+            "radius_spread": (dims, ring),
+            "rqi": (dims, out["rqi"]),
+            "train_acc": (dims, out["train"]),
+            "val_acc": (dims, out["val"]),
         },
-        coords={"task": ("task", list(TASKS), {"long_name": "binary operation", "units": "1"}),
-                "step": ("step", steps_rec, {"long_name": "training step", "units": "1"}),
-                "seed": ("seed", np.arange(S), {"long_name": "split and initialisation", "units": "1"}),
-                "symbol": ("symbol", np.arange(p), {"long_name": "symbol k", "units": "1"}),
-                "component": ("component", np.arange(d), {"long_name": "principal component", "units": "1"})},
+        coords={"task": ("task", list(TASKS)),
+                "step": ("step", steps_rec),
+                "seed": ("seed", np.arange(S)),
+                "symbol": ("symbol", np.arange(p)),
+                "component": ("component", np.arange(d))},
         attrs={"paper": "Liu et al. 2022, Figs. 1-2, Fig. 7 left"})
-    return ds
+    return SCHEMA.apply(ds, config)
 
 
 def plot(ds):
@@ -182,5 +205,5 @@ register(
     claim="Liu et al. 2022 Figs. 1-2: generalisation coincides with structured embeddings (parallelograms for addition, a circle for modular addition)",
     quick=Config(seeds=2, steps=4000, records=12),
     full=Config(),
-    run=run, plot=plot, statements=statements,
+    run=run, plot=plot, statements=statements, schema=SCHEMA,
 )

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from grokking_workbench.experiments._wide_curves import Curves, crossing_time, plot_curves, run_curves
+from grokking_workbench.experiments._wide_curves import (CURVES_SCHEMA, Curves, crossing_time, plot_curves,
+                                                          run_curves)
 from grokking_workbench.experiments._claims import exceeds, groks
 from grokking_workbench.experiments.registry import register
 from grokking_workbench.numerics import statistics as st
@@ -83,4 +84,5 @@ register(name="grokking-curve", summary="train/test loss, weight norm and NTK al
          claim="Kumar et al. 2024 Fig. 1b-c, Fig. 4 left: the network follows its linearisation "
                "(test loss rises while train falls), then learns features and generalises far "
                "below the initial-NTK kernel regression, with growing weight norm and alignment",
-         quick=Curves(QUICK), full=Curves(FULL), run=run, plot=plot, statements=statements)
+         quick=Curves(QUICK), full=Curves(FULL), run=run, plot=plot, statements=statements,
+         schema=CURVES_SCHEMA)

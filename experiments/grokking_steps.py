@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grokking_workbench.experiments.registry import register
+from grokking_workbench.numerics.schema import Schema, Var
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,23 @@ class Config:
     rqi_delta: float = 0.1
     split_seed: int = 0
     num_threads: int | None = 1
+
+
+# The dataset's variables and coordinates
+SCHEMA = Schema({
+    "fraction": Var("training data fraction", "1", ("fraction",)),
+    "seed": Var("split and initialisation", "1", ("seed",)),
+    "steps_network": Var("first step with RQI > {rqi_threshold} (NaN: not within the budget)",
+                         "1", ("fraction", "seed")),
+    "normalisation": Var("normalisation of lambda_3 (numerics.representation.NORMALISATIONS)", "1",
+                         ("normalisation",)),
+    "steps_theory": Var("effective theory n_h = 1/(lambda_3 eta) of the same split (inf: lambda_3 = 0)", "1",
+                        ("normalisation", "fraction", "seed")),
+    "lambda3": Var("grokking rate lambda_3 of the split", "1", ("normalisation", "fraction", "seed")),
+    "reached": Var("fraction of seeds reaching the RQI threshold", "1", ("fraction",)),
+    "final_rqi": Var("RQI at the end of the budget", "1", ("fraction", "seed")),
+    "final_val_acc": Var("validation accuracy at the end of the budget", "1", ("fraction", "seed")),
+})
 
 
 def run(config: Config):
@@ -82,19 +100,19 @@ def run(config: Config):
     ndims = ("normalisation",) + dims
     ds = xr.Dataset(
         {
-            "steps_network": (dims, n_net, {"long_name": f"first step with RQI > {config.rqi_threshold} (NaN: not within the budget)", "units": "1"}),
-            "steps_theory": (ndims, n_th, {"long_name": "effective theory n_h = 1/(lambda_3 eta) of the same split (inf: lambda_3 = 0)", "units": "1"}),
-            "lambda3": (ndims, lam, {"long_name": "grokking rate lambda_3 of the split", "units": "1"}),
-            "reached": ("fraction", np.isfinite(n_net).mean(axis=1), {"long_name": "fraction of seeds reaching the RQI threshold", "units": "1"}),
-            "final_rqi": (dims, res.rqi[-1].reshape(shape), {"long_name": "RQI at the end of the budget", "units": "1"}),
-            "final_val_acc": (dims, res.val_acc[-1].reshape(shape), {"long_name": "validation accuracy at the end of the budget", "units": "1"}),
+            "steps_network": (dims, n_net),
+            "steps_theory": (ndims, n_th),
+            "lambda3": (ndims, lam),
+            "reached": ("fraction", np.isfinite(n_net).mean(axis=1)),
+            "final_rqi": (dims, res.rqi[-1].reshape(shape)),
+            "final_val_acc": (dims, res.val_acc[-1].reshape(shape)),
         },
-        coords={"normalisation": ("normalisation", norms, {"long_name": "normalisation of lambda_3 (numerics.representation.NORMALISATIONS)", "units": "1"}),
-                "fraction": ("fraction", fr, {"long_name": "training data fraction", "units": "1"}),
-                "seed": ("seed", np.arange(S), {"long_name": "split and initialisation", "units": "1"})},
+        coords={"normalisation": ("normalisation", norms),
+                "fraction": ("fraction", fr),
+                "seed": ("seed", np.arange(S))},
         attrs={"paper": "Liu et al. 2022, Fig. 5b", "embedding_lr": config.embedding_lr,
                "rqi_delta": config.rqi_delta, "budget_steps": config.steps})
-    return ds
+    return SCHEMA.apply(ds, config)
 
 
 _STYLE = {"eq5": ("C3", "--"), "sigma2": ("C2", "-."), "authors_code": ("C1", ":")}
@@ -201,5 +219,5 @@ register(
     claim="Liu et al. 2022 Fig. 5b: grokking steps fall with training fraction, as 1/(lambda_3 eta) predicts",
     quick=Config(fractions=(0.3, 0.5, 0.7, 0.9, 1.0), seeds=3, steps=3000),
     full=Config(),
-    run=run, plot=plot, statements=statements,
+    run=run, plot=plot, statements=statements, schema=SCHEMA,
 )

@@ -27,18 +27,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from grokking_workbench.experiments._wide_curves import Curves, rises, run_curves
+from grokking_workbench.experiments._wide_curves import CURVES_SCHEMA, Curves, rises, run_curves
 from grokking_workbench.experiments._claims import mono
 from grokking_workbench.experiments.registry import register
+from grokking_workbench.numerics.schema import Schema, Var
 from grokking_workbench.numerics import statistics as st
 from grokking_workbench.numerics.simulate.wide import WideConfig
+
+
+# The dataset's variables and coordinates: the learning curves' and sigma^2 alpha
+SCHEMA = CURVES_SCHEMA | Schema({"sigma2_alpha": Var("sigma^2 alpha", "1", ("sigma", "alpha"))})
 
 
 def run(config: Curves):
     ds = run_curves(config)
     ds["sigma2_alpha"] = ds.sigma ** 2 * ds.alpha
-    ds.sigma2_alpha.attrs.update(long_name="sigma^2 alpha", units="1")
-    return ds
+    return SCHEMA.apply(ds, config)
 
 
 def collapse(ds, name: str) -> float:
@@ -120,4 +124,5 @@ register(name="init-scale", summary="initialisation scale sigma against alpha; c
          claim="Kumar et al. 2024 Fig. 7b-e: larger initial weights make the network lazier like "
                "larger alpha; the relative weight change depends on sigma^2 alpha (Fig. 7f's final "
                "test loss is reported beside it)",
-         quick=Curves(QUICK), full=Curves(FULL), run=run, plot=plot, statements=statements)
+         quick=Curves(QUICK), full=Curves(FULL), run=run, plot=plot, statements=statements,
+         schema=SCHEMA)

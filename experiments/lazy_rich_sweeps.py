@@ -59,7 +59,7 @@ import dataclasses
 
 import numpy as np
 
-from grokking_workbench.experiments._wide_curves import Curves, plot_curves, run_curves
+from grokking_workbench.experiments._wide_curves import CURVES_SCHEMA, Curves, plot_curves, run_curves
 from grokking_workbench.experiments.registry import register
 from grokking_workbench.experiments._claims import (decomposition as _decomposition, exceeds as _exceeds,
                                                      groks as _groks, mono as _mono, ratio as _ratio,
@@ -262,7 +262,7 @@ def statements_grokked(ds):
 def _register(name, summary, claim, quick, full, statements, panels=(), observations=None):
     register(name=name, summary=summary, claim=claim, quick=quick, full=full, run=run_curves,
              plot=lambda ds: plot_curves(ds, panels=panels, title=claim), statements=statements,
-             observations=observations)
+             observations=observations, schema=CURVES_SCHEMA)
 
 
 _register("alpha-sweep", "learning curves across laziness alpha",

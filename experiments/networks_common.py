@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from grokking_workbench.numerics.schema import Schema, Var
+
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 
 LONG = {
@@ -23,6 +25,16 @@ LONG = {
     "param_norm": "parameter norm |theta| (all parameters)",
     "relative_change": "relative parameter change |theta - theta_0| / |theta_0|",
 }
+
+
+GRID = ("init_scale", "alpha", "seed")   # the members' grid dimensions (to_dataset)
+# The variables and coordinates of a dataset of training records (to_dataset): what the trainer
+# records and the grid; dimensions depend on the grid and are not declared
+NETWORKS_SCHEMA = Schema({
+    "step": Var("optimiser steps", "1", ("step",)),
+    **{name: Var(name.replace("_", " "), "1", (name,), required=name == "seed") for name in GRID},
+    **{name: Var(text, "1", None, required=False) for name, text in LONG.items()},
+})
 
 
 @dataclass
@@ -75,26 +87,25 @@ def first_at_most(steps, curve, level) -> float:
     return crossing_time(np.asarray(steps, float), np.asarray(curve, float), level)
 
 
-def to_dataset(result: dict, grid: dict, *, extra_long: dict | None = None, attrs=None):
+def to_dataset(result: dict, grid: dict, *, schema: Schema = NETWORKS_SCHEMA, attrs=None):
     """xarray Dataset of :func:`numerics.networks.train.train`'s ``result``: the members are the
     outer product of ``grid`` (ordered dict name -> values; the last one varies fastest, usually
-    ``seed``) and every recorded (M, T, ...) array becomes (grid dims..., step, ...)."""
+    ``seed``) and every recorded (M, T, ...) array becomes (grid dims..., step, ...), labelled by
+    ``schema`` (:data:`NETWORKS_SCHEMA` and what the experiment records beside it)."""
     import xarray as xr
 
     lead = tuple(len(v) for v in grid.values())
-    long = {**LONG, **(extra_long or {})}
     data_vars = {}
     for name, arr in result.items():
         if name in ("steps", "status", "trainer") or not isinstance(arr, np.ndarray):
             continue
         x = arr.reshape(lead + arr.shape[1:])
         dims = tuple(grid) + ("step",) + tuple(f"{name}_{i}" for i in range(x.ndim - len(lead) - 1))
-        ln, units = long.get(name, (name, "1")) if isinstance(long.get(name), tuple) else (long.get(name, name), "1")
-        data_vars[name] = (dims, x, {"long_name": ln, "units": units})
-    coords = {"step": ("step", result["steps"], {"long_name": "optimiser steps", "units": "1"})}
+        data_vars[name] = (dims, x)
+    coords = {"step": ("step", result["steps"])}
     for name, values in grid.items():
-        coords[name] = (name, np.asarray(values), {"long_name": name.replace("_", " "), "units": "1"})
-    ds = xr.Dataset(data_vars, coords=coords)
+        coords[name] = (name, np.asarray(values))
+    ds = schema.apply(xr.Dataset(data_vars, coords=coords))
     ds.attrs.update(attrs or {})
     ds.attrs["status"] = result["status"]
     return ds

@@ -57,8 +57,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grokking_workbench.experiments.networks_common import (Statement, as_tuples, grok_steps, plot_curves,
-                                                            rising, to_dataset, verdict)
+from grokking_workbench.experiments.networks_common import (NETWORKS_SCHEMA, Statement, as_tuples, grok_steps,
+                                                            plot_curves, rising, to_dataset, verdict)
 from grokking_workbench.experiments.registry import register
 
 
@@ -115,7 +115,7 @@ def run(c: InitConfig):
                           "seed": list(range(c.seeds))})
     ds.attrs.update(task=c.task, data=splits[0].name, train_level=c.train_level,
                     test_level=c.test_level, weight_decay=c.weight_decay)
-    return ds
+    return NETWORKS_SCHEMA.apply(ds, c)
 
 
 def _steps(ds):
@@ -191,7 +191,7 @@ register(name="digits-grokking",
          quick=InitConfig(init_scales=(1.0, 8.0), centre=False, weight_decay=0.01, steps=6000, records=30),
          full=InitConfig(init_scales=(1.0, 8.0), centre=False, weight_decay=0.01, seeds=4, steps=50000,
                          records=60),
-         run=run, plot=plot_grokking, statements=statements_grokking)
+         run=run, plot=plot_grokking, statements=statements_grokking, schema=NETWORKS_SCHEMA)
 
 register(name="digits-alpha",
          summary="MLP on digit images at a large initial scale over alpha",
@@ -200,7 +200,7 @@ register(name="digits-alpha",
          quick=InitConfig(init_scales=(8.0,), alphas=(0.01, 0.1, 1.0), steps=6000, records=30),
          full=InitConfig(init_scales=(8.0,), alphas=(0.001, 0.01, 0.1, 1.0, 3.0), seeds=3,
                          steps=50000, records=60),
-         run=run, plot=plot_alpha, statements=statements_alpha)
+         run=run, plot=plot_alpha, statements=statements_alpha, schema=NETWORKS_SCHEMA)
 
 register(name="teacher-student",
          summary="5-100-100-5 tanh student of a tanh teacher: doubled initial scale and alpha",
@@ -212,4 +212,4 @@ register(name="teacher-student",
          full=InitConfig(task="teacher", init_scales=(1.0, 2.0), alphas=(0.03, 0.1, 0.3, 1.0, 3.0, 10.0),
                          seeds=3, batch_size=None, weight_decay=1.0, steps=40000, records=60,
                          train_level=0.5, test_level=0.5),
-         run=run, plot=plot_alpha, statements=statements_teacher)
+         run=run, plot=plot_alpha, statements=statements_teacher, schema=NETWORKS_SCHEMA)

@@ -55,9 +55,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grokking_workbench.experiments.networks_common import (Statement, as_tuples, first_at_least, grok_steps,
-                                                            plot_curves, rising, to_dataset, verdict)
+from grokking_workbench.experiments.networks_common import (NETWORKS_SCHEMA, Statement, as_tuples,
+                                                            first_at_least, grok_steps, plot_curves, rising,
+                                                            to_dataset, verdict)
 from grokking_workbench.experiments.registry import register
+from grokking_workbench.numerics.schema import Schema, Var
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,10 @@ class ModularConfig:
     threads: int | None = 1
     dtype: str = "float32"
     device: str = "cpu"
+
+
+# The dataset's variables and coordinates: the training records, one set per activation
+SCHEMA = NETWORKS_SCHEMA | Schema({"activation": Var("hidden activation phi", "1", ("activation",))})
 
 
 def run(c: ModularConfig):
@@ -96,12 +102,11 @@ def run(c: ModularConfig):
         res = T.train(make, d, cfg, members, classes=c.p, threads=c.threads)
         parts.append(to_dataset(res, {"alpha": list(c.alphas), "seed": list(range(c.seeds))}))
     ds = xr.concat(parts, dim="activation", combine_attrs="drop_conflicts")
-    ds = ds.assign_coords(activation=("activation", list(c.activations),
-                                      {"long_name": "hidden activation phi", "units": "1"}))
+    ds = ds.assign_coords(activation=("activation", list(c.activations)))
     ds.attrs.update(p=c.p, width=c.width, lr=c.lr, train_fraction=c.train_fraction,
                     status="; ".join(p.attrs["status"] for p in parts
                                      if p.attrs["status"] != "complete") or "complete")
-    return ds
+    return SCHEMA.apply(ds, c)
 
 
 def _at(steps, curve, step):
@@ -219,7 +224,8 @@ register(name="modular-mlp",
                "accuracy rises long after the train accuracy while the weight norm increases; "
                "the test loss moves while test accuracy is flat (ReLU and quadratic activations)",
          quick=ModularConfig(), full=ModularConfig(seeds=4, steps=100000, records=80),
-         run=run, plot=plot_mlp, statements=statements_mlp, observations=observations_mlp)
+         run=run, plot=plot_mlp, statements=statements_mlp, observations=observations_mlp,
+         schema=SCHEMA)
 
 register(name="modular-alpha",
          summary="the same MLP over the laziness alpha: the grokking delay is set by alpha",
@@ -228,4 +234,4 @@ register(name="modular-alpha",
          quick=ModularConfig(activations=("relu",), alphas=(0.05, 1.0, 2.0), steps=25000, records=50),
          full=ModularConfig(activations=("relu",), alphas=(0.05, 0.1, 0.2, 0.5, 1.0, 2.0), seeds=3,
                             steps=100000, records=80),
-         run=run, plot=plot_alpha, statements=statements_alpha)
+         run=run, plot=plot_alpha, statements=statements_alpha, schema=SCHEMA)

@@ -57,9 +57,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grokking_workbench.experiments.networks_common import (Statement, as_tuples, grok_steps, plot_curves,
-                                                            rising, to_dataset, verdict)
+from grokking_workbench.experiments.networks_common import (NETWORKS_SCHEMA, Statement, as_tuples, grok_steps,
+                                                            plot_curves, rising, to_dataset, verdict)
 from grokking_workbench.experiments.registry import register
+from grokking_workbench.numerics.schema import Schema, Var
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,18 @@ def pca_stats(E):
     return ratio, U[..., :2] * S[..., None, :2]
 
 
+# The dataset's variables and coordinates: the training records, one set per dropout rate, and
+# the embeddings' principal components
+SCHEMA = NETWORKS_SCHEMA | Schema({
+    "dropout": Var("dropout rate", "1", ("dropout",)),
+    "integer": Var("embedded integer", "1", ("integer",)),
+    "component": Var("principal component", "1", ("component",)),
+    "effective_dimension": Var("exp(entropy of the PCA explained-variance ratios of the embeddings)",
+                               "1", None),
+    "embedding_pc": Var("embeddings projected on their first two principal components", "1", None),
+}, dims=("embedding_pc_0", "embedding_pc_1"))
+
+
 def run(c: TransformerConfig):
     import torch
     import xarray as xr
@@ -147,18 +160,15 @@ def run(c: TransformerConfig):
     for q in c.dropouts:
         res = T.train(make_model(c, q), d, cfg, members, classes=c.p, record=record,
                       threads=c.threads)
-        parts.append(to_dataset(res, {"alpha": list(c.alphas), "seed": list(range(c.seeds))},
-                                extra_long={"effective_dimension": "exp(entropy of the PCA explained-variance ratios of the embeddings)",
-                                            "embedding_pc": "embeddings projected on their first two principal components"}))
+        parts.append(to_dataset(res, {"alpha": list(c.alphas), "seed": list(range(c.seeds))}, schema=SCHEMA))
     ds = xr.concat(parts, dim="dropout", combine_attrs="drop_conflicts")
     ds = ds.rename({"embedding_pc_0": "integer", "embedding_pc_1": "component"})
-    ds = ds.assign_coords(dropout=("dropout", list(c.dropouts), {"long_name": "dropout rate", "units": "1"}),
-                          integer=("integer", np.arange(c.p), {"long_name": "embedded integer", "units": "1"}),
-                          component=("component", [1, 2], {"long_name": "principal component", "units": "1"}))
+    ds = ds.assign_coords(dropout=("dropout", list(c.dropouts)), integer=("integer", np.arange(c.p)),
+                          component=("component", [1, 2]))
     ds.attrs.update(p=c.p, d_model=c.d_model, style=c.style, train_fraction=c.train_fraction,
                     status="; ".join(x.attrs["status"] for x in parts
                                      if x.attrs["status"] != "complete") or "complete")
-    return ds
+    return SCHEMA.apply(ds, c)
 
 
 # ------------------------------------------------------------------------ transformer-alpha
@@ -282,7 +292,7 @@ register(name="transformer-alpha",
          quick=TransformerConfig(alphas=(0.15, 1.0, 3.0), steps=3000, records=30),
          full=TransformerConfig(p=113, train_fraction=0.3, d_model=128, alphas=(0.15, 0.5, 1.0, 2.0),
                                 seeds=1, steps=40000, records=60),
-         run=run, plot=plot_alpha, statements=statements_alpha)
+         run=run, plot=plot_alpha, statements=statements_alpha, schema=SCHEMA)
 
 register(name="transformer-embeddings",
          summary="embeddings of a transformer learning addition mod 53: PCA circle, effective dimension, dropout",
@@ -295,4 +305,4 @@ register(name="transformer-embeddings",
          full=TransformerConfig(style="liu", p=53, d_model=256, train_fraction=0.5, weight_decay=1.0,
                                 embed_weight_decay=0.0, embed_std=1.0, dropouts=(0.0, 0.1, 0.3),
                                 seeds=4, steps=10000, records=50),
-         run=run, plot=plot_embeddings, statements=statements_embeddings)
+         run=run, plot=plot_embeddings, statements=statements_embeddings, schema=SCHEMA)

@@ -35,9 +35,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grokking_workbench.experiments._wide_curves import Curves, plot_curves, run_curves
+from grokking_workbench.experiments._wide_curves import CURVES_SCHEMA, Curves, plot_curves, run_curves
 from grokking_workbench.experiments.networks_common import Statement, as_tuples, verdict
 from grokking_workbench.experiments.registry import register
+from grokking_workbench.numerics.schema import Schema, Var
 from grokking_workbench.numerics.simulate.wide import WideConfig
 
 WD_UNIT = 0.002
@@ -50,16 +51,23 @@ class WeightDecayConfig:
     wd_unit: float = WD_UNIT
 
 
+# The dataset's variables and coordinates: the learning curves' and the two weight-decay scales
+SCHEMA = CURVES_SCHEMA | Schema({
+    "weight_decay": Var("weight decay lambda: dw/dt gains -(lambda / alpha^2) w", "1", ("weight_decay",)),
+    "wd": Var("weight decay in the paper's units (1 = {wd_unit:g})", "1", ("weight_decay",)),
+})
+
+
+def _curves(c: WeightDecayConfig) -> Curves:
+    """The learning curves of ``c``: one run per weight decay."""
+    return Curves(c.net, vary="weight_decay", values=tuple(w * c.wd_unit for w in c.wd), lazy=False)
+
+
 def run(c: WeightDecayConfig):
-    ds = run_curves(Curves(c.net, vary="weight_decay", values=tuple(w * c.wd_unit for w in c.wd),
-                           lazy=False))
-    ds = ds.assign_coords(wd=("weight_decay", list(c.wd), {"long_name": "weight decay in the "
-                                                           f"paper's units (1 = {c.wd_unit:g})",
-                                                           "units": "1"}))
-    ds.weight_decay.attrs.update(long_name="weight decay lambda: dw/dt gains -(lambda / alpha^2) w",
-                                 units="1")
+    ds = run_curves(_curves(c))
+    ds = ds.assign_coords(wd=("weight_decay", list(c.wd)))
     ds.attrs["wd_unit"] = c.wd_unit
-    return ds
+    return SCHEMA.apply(ds, _curves(c), wd_unit=c.wd_unit)
 
 
 def _point(ds, alpha, wd):
@@ -105,4 +113,4 @@ register(name="weight-decay",
          claim="Kumar et al. 2024 App. 13, Fig. 12: alpha = 0.5, wd = 1 groks; wd = 5 makes "
                "grokking vanish; alpha = 1.4 with wd = 5 recovers it",
          quick=WeightDecayConfig(QUICK), full=WeightDecayConfig(FULL), run=run, plot=plot,
-         statements=statements, observations=observations)
+         statements=statements, observations=observations, schema=SCHEMA)

@@ -31,18 +31,23 @@ from __future__ import annotations
 import numpy as np
 
 from grokking_workbench.experiments._claims import exceeds, groks, mono, ratio
-from grokking_workbench.experiments._wide_curves import Curves, plot_curves, run_curves
+from grokking_workbench.experiments._wide_curves import CURVES_SCHEMA, Curves, plot_curves, run_curves
 from grokking_workbench.experiments.registry import register
+from grokking_workbench.numerics.schema import Schema, Var
 from grokking_workbench.numerics import statistics as st
 from grokking_workbench.numerics.simulate.wide import WideConfig
+
+
+# The dataset's variables and coordinates: the learning curves' and the initial alignment
+SCHEMA = CURVES_SCHEMA | Schema({
+    "initial_cka": Var("double-centred CKA of the initial NTK with the labels on held-out points", "1", None),
+})
 
 
 def run(config: Curves):
     ds = run_curves(config)
     ds["initial_cka"] = ds.ntk_alignment.isel(t=0)
-    ds.initial_cka.attrs.update(long_name="double-centred CKA of the initial NTK with the labels "
-                                          "on held-out points", units="1")
-    return ds
+    return SCHEMA.apply(ds, config)
 
 
 J_ALIGNED, J_GROKS, J_NEVER = 1, 70, 100     # the labels of Fig. 5a, b, c
@@ -97,4 +102,4 @@ register(name="ntk-eigenvector-labels", summary="labels = j-th eigenvector of th
                "rises; aligned labels (small j) are learned at once, misaligned ones late or not",
          quick=Curves(QUICK, vary="j", values=(1, 25, 50, 70, 100, 150)),
          full=Curves(FULL, vary="j", values=(1, 50, 70, 100, 150, 200, 300)),
-         run=run, plot=plot, statements=statements, observations=observations)
+         run=run, plot=plot, statements=statements, observations=observations, schema=SCHEMA)

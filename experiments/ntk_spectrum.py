@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grokking_workbench.experiments.registry import register
+from grokking_workbench.numerics.schema import Schema, Var
 from grokking_workbench.numerics import statistics as st
 
 
@@ -32,6 +33,18 @@ def _groups(D: int, lam: dict[str, float]) -> list[tuple[str, int]]:
     """Eigenspaces in descending eigenvalue order with their multiplicities."""
     mult = {"linear": D, "quadratic": D * (D + 1) // 2 - 1, "norm": 1}
     return [(name, mult[name]) for name in sorted(mult, key=lambda n: -lam[n])]
+
+
+# The dataset's variables and coordinates
+SCHEMA = Schema({
+    "kernel": Var("initial NTK (eq. 10) or with trained readouts (eq. 23)", "1", ("kernel",)),
+    "eps": Var("quadratic coefficient of phi", "1", ("eps",)),
+    "seed": Var("dataset seed", "1", ("seed",)),
+    "eigenspace": Var("Mercer eigenspace", "1", ("eigenspace",)),
+    "eigenvalue_theory": Var("derived Mercer eigenvalue", "1", ("kernel", "eps", "eigenspace")),
+    "eigenvalue_sampled": Var("mean eigenvalue of K(X,X)/P over the eigenspace's multiplicity",
+                              "1", ("kernel", "eps", "seed", "eigenspace")),
+})
 
 
 def run(config: Config):
@@ -58,19 +71,17 @@ def run(config: Config):
                 for name, m in _groups(config.D, lam):
                     emp[a, b, s, parts.index(name)] = ev[start:start + m].mean()
                     start += m
-    coords = {"kernel": ("kernel", list(kernels), {"long_name": "initial NTK (eq. 10) or with trained readouts (eq. 23)", "units": "1"}),
-              "eps": ("eps", list(config.eps), {"long_name": "quadratic coefficient of phi", "units": "1"}),
-              "seed": ("seed", np.arange(config.seeds), {"long_name": "dataset seed", "units": "1"}),
-              "eigenspace": ("eigenspace", list(parts), {"long_name": "Mercer eigenspace", "units": "1"})}
+    coords = {"kernel": ("kernel", list(kernels)),
+              "eps": ("eps", list(config.eps)),
+              "seed": ("seed", np.arange(config.seeds)),
+              "eigenspace": ("eigenspace", list(parts))}
     ds = xr.Dataset(
-        {"eigenvalue_theory": (("kernel", "eps", "eigenspace"), theory,
-                               {"long_name": "derived Mercer eigenvalue", "units": "1"}),
-         "eigenvalue_sampled": (("kernel", "eps", "seed", "eigenspace"), emp,
-                                {"long_name": "mean eigenvalue of K(X,X)/P over the eigenspace's multiplicity", "units": "1"})},
+        {"eigenvalue_theory": (("kernel", "eps", "eigenspace"), theory),
+         "eigenvalue_sampled": (("kernel", "eps", "seed", "eigenspace"), emp)},
         coords=coords)
     ds.attrs["D"] = config.D
     ds.attrs["P"] = config.P
-    return ds
+    return SCHEMA.apply(ds, config)
 
 
 def statements(ds) -> list[tuple[str, str, str]]:
@@ -132,4 +143,4 @@ register(name="ntk-spectrum", summary="Mercer spectrum of the initial NTK: theor
          claim="Kumar et al. 2024 App. 11.1/eq. 23: eigenvalues 1/D, 2 eps^2/D^2, eps^2(D+2)/D^2 "
                "(readouts: 2/D, 3 eps^2/D^2, eps^2(D+2)(D+6)/(4D^2)); the printed 2 eps/D^2 is rejected",
          quick=Config(D=8, P=4000, eps=(0.5, 1.0, 1.5), seeds=6), full=Config(),
-         run=run, plot=plot, statements=statements)
+         run=run, plot=plot, statements=statements, schema=SCHEMA)

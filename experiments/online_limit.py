@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from grokking_workbench.experiments import registry
+from grokking_workbench.numerics.schema import Schema, Var
+from grokking_workbench.numerics.simulate.committee import SCHEMA as COMMITTEE_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,35 @@ def _sim_config(cfg: Config, gamma: float, fresh: bool):
                            records=cfg.records, fresh_data=fresh, threads=cfg.threads)
 
 
+# The dataset's variables and coordinates (the one-pass runs only with one_pass_gamma)
+_ONE_PASS = "one-pass training (fresh batch each step): "
+SCHEMA = Schema({
+    "t": COMMITTEE_SCHEMA["t"].on("t"),
+    "seed": COMMITTEE_SCHEMA["seed"].on("seed"),
+    "i": COMMITTEE_SCHEMA["i"].on("i"),
+    "j": COMMITTEE_SCHEMA["j"].on("j"),
+    "gamma": Var("P / D (training points per input dimension)", "1", ("gamma",)),
+    "train_loss": COMMITTEE_SCHEMA["train_loss"].on("gamma", "seed", "t"),
+    "test_loss": COMMITTEE_SCHEMA["test_loss"].on("gamma", "seed", "t"),
+    "A": COMMITTEE_SCHEMA["A"].on("gamma", "seed", "t", "i"),
+    "C": COMMITTEE_SCHEMA["C"].on("gamma", "seed", "t", "i", "j"),
+    "ode_test_loss": Var("online-limit ODE test loss", "1", ("t",)),
+    "ode_A": Var("online-limit ODE alignment A_i", "1", ("t", "i")),
+    "ode_C": Var("online-limit ODE overlap C_ij", "1", ("t", "i", "j")),
+    "ode_variance_error": Var("online-limit ODE variance error", "1", ("t",)),
+    "ode_misalignment_error": Var("online-limit ODE misalignment error", "1", ("t",)),
+    "ode_linear_power": Var("online-limit ODE power in linear modes", "1", ("t",)),
+    "deviation": Var("max over t <= t* of |seed-mean test loss - ODE test loss|", "1", ("gamma",)),
+    "deviation_se": Var("standard error of the seed mean where that deviation is largest", "1", ("gamma",)),
+    "deviation_all_t": Var("max over all t of |seed-mean test loss - ODE test loss|", "1", ("gamma",)),
+    **{f"one_pass_{name}": Var(_ONE_PASS + COMMITTEE_SCHEMA[name].long_name, "1", dims, required=False)
+       for name, dims in (("train_loss", ("seed", "t")), ("test_loss", ("seed", "t")),
+                          ("A", ("seed", "t", "i")))},
+    "euler_test_loss": Var("expected Euler map of the online theory with fresh-batch noise (reference of "
+                           "one-pass training)", "1", ("t",), required=False),
+})
+
+
 def run(cfg: Config):
     """The dataset: simulations (gamma, seed, t), one-pass runs (seed, t), the ODE (t)."""
     import xarray as xr
@@ -84,17 +115,11 @@ def run(cfg: Config):
         runs.append(ds[["train_loss", "test_loss", "A", "C"]])
     t = runs[0].t.values
     sims = xr.concat(runs, dim="gamma", join="override").assign_coords(
-        gamma=("gamma", np.asarray(cfg.gammas, dtype=float),
-               {"long_name": "P / D (training points per input dimension)", "units": "1"}))
+        gamma=("gamma", np.asarray(cfg.gammas, dtype=float)))
     theory = ode.integrate(cfg.A0, C0, cfg.alpha, cfg.eps, t_eval=t)
     out = sims.copy()
-    for name, long_name in (("test_loss", "online-limit ODE test loss"),
-                            ("A", "online-limit ODE alignment A_i"),
-                            ("C", "online-limit ODE overlap C_ij"),
-                            ("variance_error", "online-limit ODE variance error"),
-                            ("misalignment_error", "online-limit ODE misalignment error"),
-                            ("linear_power", "online-limit ODE power in linear modes")):
-        out[f"ode_{name}"] = theory[name].assign_attrs(long_name=long_name, units="1")
+    for name in ("test_loss", "A", "C", "variance_error", "misalignment_error", "linear_power"):
+        out[f"ode_{name}"] = theory[name]
     n = out.sizes["seed"]
     mean = out.test_loss.mean("seed")
     se = out.test_loss.std("seed", ddof=1) / math.sqrt(n)
@@ -104,27 +129,20 @@ def run(cfg: Config):
     # few seeds' mean is dominated by that scatter
     t_star = float(committee.escape_time(cfg.alpha, cfg.eps, np.abs(np.asarray(cfg.A0)).max()))
     early = dev.where(out.t <= t_star, 0.0)
-    out["deviation"] = early.max("t").assign_attrs(
-        long_name="max over t <= t* of |seed-mean test loss - ODE test loss|", units="1")
-    out["deviation_se"] = se.isel(t=early.argmax("t")).assign_attrs(
-        long_name="standard error of the seed mean where that deviation is largest", units="1")
-    out["deviation_all_t"] = dev.max("t").assign_attrs(
-        long_name="max over all t of |seed-mean test loss - ODE test loss|", units="1")
+    out["deviation"] = early.max("t")
+    out["deviation_se"] = se.isel(t=early.argmax("t"))
+    out["deviation_all_t"] = dev.max("t")
     out.attrs["escape_time"] = t_star
     if cfg.one_pass_gamma is not None:
         log.info("online-limit: one-pass training, gamma = %g", cfg.one_pass_gamma)
         op = simulate(_sim_config(cfg, cfg.one_pass_gamma, fresh=True))
         statuses.append(op.attrs["status"])
         for name in ("train_loss", "test_loss", "A"):
-            out[f"one_pass_{name}"] = op[name].assign_attrs(
-                long_name=f"one-pass training (fresh batch each step): {op[name].long_name}")
+            out[f"one_pass_{name}"] = op[name]
         steps = record_steps(cfg.t_max, cfg.dt, cfg.records)[: op.sizes["t"]]
         A_e, C_e = ode.euler_expected(cfg.A0, C0, cfg.alpha, cfg.eps, cfg.dt, steps,
                                       gamma=cfg.one_pass_gamma)
-        out["euler_test_loss"] = ("t", committee.test_loss(A_e, C_e, cfg.alpha, cfg.eps),
-                                  {"long_name": "expected Euler map of the online theory with "
-                                   "fresh-batch noise (reference of one-pass training)",
-                                   "units": "1"})
+        out["euler_test_loss"] = ("t", committee.test_loss(A_e, C_e, cfg.alpha, cfg.eps))
         op_se = op.test_loss.std("seed", ddof=1) / math.sqrt(n)
         z = (op.test_loss.mean("seed") - out.euler_test_loss) / op_se
         out.attrs["one_pass_max_z"] = float(np.abs(z.values[1:]).max())
@@ -134,7 +152,7 @@ def run(cfg: Config):
     out.attrs["status"] = bad[0] if bad else "complete"
     out.attrs.update(alpha=cfg.alpha, eps=cfg.eps, N=cfg.N, D=cfg.D,
                      ode_max_loss_increase=theory.attrs["max_loss_increase"])
-    return out
+    return SCHEMA.apply(out, cfg)
 
 
 def statements(ds) -> list[tuple[str, str, str]]:
@@ -242,4 +260,4 @@ registry.register(
     summary="simulations at increasing gamma (and one-pass training) converge to the online ODE",
     claim="DMFT paper App. A.1: as gamma -> inf, gradient flow on P = gamma D points follows the "
           "online-limit ODEs (eqs. 11-15), with an O(1/gamma) correction (eq. 5)",
-    quick=QUICK, full=FULL, run=run, plot=plot, statements=statements)
+    quick=QUICK, full=FULL, run=run, plot=plot, statements=statements, schema=SCHEMA)

@@ -68,6 +68,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grokking_workbench.experiments.registry import register
+from grokking_workbench.numerics.schema import Schema, Var
 from grokking_workbench.numerics.validate import InputError
 
 PHASES = ("comprehension", "grokking", "memorisation", "confusion")
@@ -277,6 +278,34 @@ def panel_sweep(config: Config, panel: Panel):
                 pdim: Variable("(split, initialisation) pair: split k, initialisation seed k")})
 
 
+def panel_schema(panel: Panel) -> Schema:
+    """The variables of one panel in the dataset: the sweep's (results and cells, renamed
+    ``<name>_<panel>``; its coordinates keep their names), the phases and the best validation
+    accuracy of each pair's split."""
+    ydim, ldim, pdim = panel.dims()
+    swept = panel_sweep(Config(panels=(panel,)), panel).schema()
+    panel_vars = swept | Schema({
+        "phase": Var("learning phase (-1: no verdict, the cell failed or did not run)",
+                     "1", (ydim, ldim, pdim)),
+        "phase_probability": Var("share of the (split, seed) pairs in each phase",
+                                 "1", (ydim, ldim, "phase_name")),
+        "val_best": Var("best possible validation accuracy of the pair's split (share of validation labels "
+                        "seen in training)", "1", (pdim,)),
+    })
+    return Schema({name if name in panel.dims() else f"{name}_{panel.name}": var
+                   for name, var in panel_vars.items()})
+
+
+def _schema() -> Schema:
+    """The dataset's variables and coordinates: those of every panel (each only when the
+    configuration has the panel) and the phase names."""
+    schema = Schema({"phase_name": Var("learning phase", "1", ("phase_name",))})
+    for panel in FULL_PANELS:
+        schema = schema | Schema({name: Var(var.long_name, var.units, var.dims, required=False)
+                                  for name, var in panel_schema(panel).items()})
+    return schema
+
+
 def phase_probability(code: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """Share of the pairs (last axis) of each point in each phase, among the cells that ran to a
     verdict (NaN where none did); shape (..., 4)."""
@@ -309,6 +338,9 @@ def verdicts(panel: Panel, prob: np.ndarray) -> dict[str, tuple[bool, str]]:
     return out
 
 
+SCHEMA = _schema()
+
+
 def run(config: Config):
     import xarray as xr
 
@@ -326,14 +358,11 @@ def run(config: Config):
         code = np.where(ok, classify(tr, va, config.delay), -1).astype(np.int8)
         prob = phase_probability(code, ok)
         ds["phase"] = ((ydim, ldim, pdim), code, {
-            "long_name": "learning phase (-1: no verdict, the cell failed or did not run)", "units": "1",
+            **SCHEMA.attrs(f"phase_{n}"),
             "flag_values": np.arange(-1, 4, dtype=np.int8), "flag_meanings": "none " + " ".join(PHASES)})
-        ds["phase_probability"] = ((ydim, ldim, "phase_name"), prob, {
-            "long_name": "share of the (split, seed) pairs in each phase", "units": "1"})
+        ds["phase_probability"] = ((ydim, ldim, "phase_name"), prob)
         spec = model_spec(config, panel)
-        ds["val_best"] = (pdim, val_best(spec.labels(), splits(config, panel)), {
-            "long_name": "best possible validation accuracy of the pair's split (share of validation labels seen in training)",
-            "units": "1"})
+        ds["val_best"] = (pdim, val_best(spec.labels(), splits(config, panel)))
         ds = ds.rename({v: f"{v}_{n}" for v in ds.data_vars})
         for key, (good, note) in verdicts(panel, prob).items():
             attrs[f"verdict_{n}_{key}"] = f"{'holds' if good else 'fails'}: {note}"
@@ -347,7 +376,7 @@ def run(config: Config):
         ds.attrs = {}
         parts.append(ds)
     out = xr.merge(parts, combine_attrs="override")
-    out.coords["phase_name"] = ("phase_name", list(PHASES), {"long_name": "learning phase", "units": "1"})
+    out.coords["phase_name"] = ("phase_name", list(PHASES))
     out.attrs = {
         "paper": "Liu et al. 2022, Fig. 6a-d",
         "panels": " ".join(pn.name for pn in config.panels),
@@ -359,7 +388,7 @@ def run(config: Config):
         "status": ("complete" if all(st == "complete" for st in statuses)
                    else "; ".join(f"{pn.name}: {st}" for pn, st in zip(config.panels, statuses)
                                   if st != "complete"))}
-    return out
+    return SCHEMA.apply(out, config)
 
 
 def majority_phase(codes: np.ndarray) -> np.ndarray:
@@ -466,5 +495,5 @@ register(
                                embedding_lr=1e-2, val_best_min=0.9, val_best_max=0.9),),
                  steps=3000, delay=100, eval_every=10, block_size=8),
     full=Config(),
-    run=run, plot=plot, statements=statements,
+    run=run, plot=plot, statements=statements, schema=SCHEMA,
 )

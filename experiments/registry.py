@@ -16,7 +16,10 @@ An experiment is a module of this package that calls :func:`register` at import 
 - ``observations(dataset) -> list[str]``, optional: proxies and further measurements, reported
   beside the verdict and never part of it;
 - ``check(dataset) -> (bool, str)``: derived from ``statements`` (true only when every
-  statement is reproduced); an experiment without statements may still pass its own.
+  statement is reproduced); an experiment without statements may still pass its own;
+- ``schema``: the :class:`numerics.schema.Schema` of its dataset (every variable's and
+  coordinate's long name, units and dimensions, declared once; ``docs/datasets.md``). The runner
+  checks it before the experiment runs and checks the dataset against it after.
 
 The experiment's verdict (:func:`overall`) is ``reproduced`` only when every statement is,
 ``not reproduced`` when one is not, and ``inconclusive`` otherwise.
@@ -49,6 +52,7 @@ class Experiment:
     check: Callable | None = None
     statements: Callable | None = None
     observations: Callable | None = None
+    schema: Any = None
 
     def config(self, label: str):
         """The configuration called ``label`` (``quick`` or ``full``)."""

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grokking_workbench.experiments.registry import register
+from grokking_workbench.numerics.schema import Schema, Var
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,37 @@ class Config:
 def _steps(lam, eta: float) -> np.ndarray:
     """n_h = 1/(lambda_3 eta), +inf where lambda_3 = 0."""
     return np.where(lam > 0, 1.0 / np.where(lam > 0, lam, 1.0) / eta, np.inf)
+
+
+# The dataset's variables and coordinates
+SCHEMA = Schema({
+    "step": Var("training step", "1", ("step",)),
+    "time": Var("effective time t = eta * step", "1", ("step",)),
+    "seed": Var("split and initialisation", "1", ("seed",)),
+    "symbol": Var("symbol k", "1", ("symbol",)),
+    "embedding_network": Var("normalised 1-D embedding of the trained network",
+                             "1", ("step", "seed", "symbol")),
+    "embedding_theory": Var("normalised 1-D embedding under the effective theory (eq. 4)",
+                            "1", ("step", "seed", "symbol")),
+    "rqi_network": Var("RQI of the network embeddings (delta = {rqi_delta})", "1", ("step", "seed")),
+    "rqi_theory": Var("RQI of the effective-theory embeddings (delta = {rqi_delta})", "1", ("step", "seed")),
+    "Z0_theory": Var("Z0 = sum_k E_k^2 along the effective-theory trajectory (conserved, = p)",
+                     "1", ("step", "seed")),
+    "C_theory": Var("C = sum_k E_k along the effective-theory trajectory (conserved at 0)",
+                    "1", ("step", "seed")),
+    "l_eff_theory": Var("effective loss l0/Z0 along the theory trajectory", "1", ("step", "seed")),
+    "train_acc": Var("network train accuracy", "1", ("step", "seed")),
+    "val_acc": Var("network validation accuracy", "1", ("step", "seed")),
+    "normalisation": Var("normalisation of lambda_3 (numerics.representation.NORMALISATIONS)", "1",
+                         ("normalisation",)),
+    "lambda3": Var("grokking rate lambda_3 of the split", "1", ("normalisation", "seed")),
+    "rqi_theory_3nh": Var("RQI of the effective-theory embeddings at t = 3/lambda_3 (3 n_h steps; NaN if "
+                          "lambda_3 = 0)", "1", ("seed",)),
+    "steps_to_rqi_network": Var("first step with network RQI >= 0.95 (delta = {rqi_delta}; NaN: not within "
+                                "the budget)", "1", ("seed",)),
+    "n_h": Var("predicted grokking steps n_h = 1/(lambda_3 eta) (inf: lambda_3 = 0)", "1",
+               ("normalisation", "seed")),
+})
 
 
 def run(config: Config):
@@ -108,30 +140,27 @@ def run(config: Config):
     dims = ("step", "seed", "symbol")
     ds = xr.Dataset(
         {
-            "embedding_network": (dims, E_net, {"long_name": "normalised 1-D embedding of the trained network", "units": "1"}),
-            "embedding_theory": (dims, E_th, {"long_name": "normalised 1-D embedding under the effective theory (eq. 4)", "units": "1"}),
-            "rqi_network": (("step", "seed"), rqi_net, {"long_name": f"RQI of the network embeddings (delta = {config.rqi_delta})", "units": "1"}),
-            "rqi_theory": (("step", "seed"), rqi_th, {"long_name": f"RQI of the effective-theory embeddings (delta = {config.rqi_delta})", "units": "1"}),
-            "Z0_theory": (("step", "seed"), Z0, {"long_name": "Z0 = sum_k E_k^2 along the effective-theory trajectory (conserved, = p)", "units": "1"}),
-            "C_theory": (("step", "seed"), C, {"long_name": "C = sum_k E_k along the effective-theory trajectory (conserved at 0)", "units": "1"}),
-            "l_eff_theory": (("step", "seed"), leff, {"long_name": "effective loss l0/Z0 along the theory trajectory", "units": "1"}),
-            "train_acc": (("step", "seed"), res.train_acc, {"long_name": "network train accuracy", "units": "1"}),
-            "val_acc": (("step", "seed"), res.val_acc, {"long_name": "network validation accuracy", "units": "1"}),
-            "lambda3": (("normalisation", "seed"), np.stack([rates[k] for k in norms]),
-                        {"long_name": "grokking rate lambda_3 of the split", "units": "1"}),
-            "rqi_theory_3nh": ("seed", rqi_th_3nh, {"long_name": "RQI of the effective-theory embeddings at t = 3/lambda_3 (3 n_h steps; NaN if lambda_3 = 0)", "units": "1"}),
-            "steps_to_rqi_network": ("seed", np.where(res.steps_to_rqi >= 0, res.steps_to_rqi, np.nan).astype(float),
-                                     {"long_name": f"first step with network RQI >= 0.95 (delta = {config.rqi_delta}; NaN: not within the budget)", "units": "1"}),
-            "n_h": (("normalisation", "seed"), np.stack([_steps(rates[k], config.embedding_lr) for k in norms]),
-                    {"long_name": "predicted grokking steps n_h = 1/(lambda_3 eta) (inf: lambda_3 = 0)", "units": "1"}),
+            "embedding_network": (dims, E_net),
+            "embedding_theory": (dims, E_th),
+            "rqi_network": (("step", "seed"), rqi_net),
+            "rqi_theory": (("step", "seed"), rqi_th),
+            "Z0_theory": (("step", "seed"), Z0),
+            "C_theory": (("step", "seed"), C),
+            "l_eff_theory": (("step", "seed"), leff),
+            "train_acc": (("step", "seed"), res.train_acc),
+            "val_acc": (("step", "seed"), res.val_acc),
+            "lambda3": (("normalisation", "seed"), np.stack([rates[k] for k in norms])),
+            "rqi_theory_3nh": ("seed", rqi_th_3nh),
+            "steps_to_rqi_network": ("seed", np.where(res.steps_to_rqi >= 0, res.steps_to_rqi, np.nan).astype(float)),
+            "n_h": (("normalisation", "seed"), np.stack([_steps(rates[k], config.embedding_lr) for k in norms])),
         },
-        coords={"step": ("step", steps_rec, {"long_name": "training step", "units": "1"}),
-                "time": ("step", times, {"long_name": "effective time t = eta * step", "units": "1"}),
-                "seed": ("seed", np.arange(S), {"long_name": "split and initialisation", "units": "1"}),
-                "symbol": ("symbol", np.arange(p), {"long_name": "symbol k", "units": "1"}),
-                "normalisation": ("normalisation", norms, {"long_name": "normalisation of lambda_3 (numerics.representation.NORMALISATIONS)", "units": "1"})},
+        coords={"step": ("step", steps_rec),
+                "time": ("step", times),
+                "seed": ("seed", np.arange(S)),
+                "symbol": ("symbol", np.arange(p)),
+                "normalisation": ("normalisation", norms)},
         attrs={"paper": "Liu et al. 2022, Fig. 4c-d"})
-    return ds
+    return SCHEMA.apply(ds, config)
 
 
 _NH_STYLE = {"eq5": ":", "sigma2": "--", "authors_code": "-."}
@@ -201,5 +230,5 @@ register(
     claim="Liu et al. 2022 Fig. 4c-d: effective theory and network both reach the linear structure within about 3 n_h steps",
     quick=Config(seeds=4, steps=3000, records=31),
     full=Config(),
-    run=run, plot=plot, statements=statements,
+    run=run, plot=plot, statements=statements, schema=SCHEMA,
 )

@@ -3,11 +3,12 @@
 ``run_one`` writes ``DIR/<label>.nc`` and ``DIR/<label>.png`` (label ``quick`` or ``full``);
 ``run_all`` runs every experiment into ``ROOT/<name>/`` and writes ``ROOT/index-<label>.md``
 (after a full run also ``ROOT/index.md``, the index of what reproduces, ``experiments.index``).
-A file of another configuration is never overwritten unless asked, and the output path is
-checked before the experiment runs (:func:`numerics.io.check_output`), so a refused run costs
-nothing. An interrupt (Ctrl-C, SIGTERM) keeps what the experiment saved through its
-``checkpoint`` (status ``interrupted: ...``); ``run_all`` then stops and writes the index of what
-ran.
+A file of another configuration is never overwritten unless asked, and the output path and the
+experiment's dataset schema (:mod:`numerics.schema`) are checked before the experiment runs
+(:func:`numerics.io.check_output`), so a refused run costs nothing; the dataset, which the
+experiment labels through its schema, is checked against the schema after the run. An interrupt
+(Ctrl-C, SIGTERM) keeps what the experiment saved through its ``checkpoint`` (status
+``interrupted: ...``); ``run_all`` then stops and writes the index of what ran.
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ def run_one(name: str, label: str = "quick", out_dir: Path | None = None, *,
     out_dir = Path(out_dir) if out_dir is not None else Path("results") / name
     nc, png = out_dir / f"{label}.nc", out_dir / f"{label}.png"
     io.check_output(nc, config, overwrite=overwrite, param="out-dir")
+    if exp.schema is not None:
+        exp.schema.check()
     title = f"{exp.name}: {exp.summary}"
     saved = {}
 
@@ -116,6 +119,8 @@ def run_one(name: str, label: str = "quick", out_dir: Path | None = None, *,
     status = ds.attrs.get("status", "complete")
     io.write_dataset(ds, nc, config, title=title, command=command, status=status,
                      overwrite=overwrite)
+    if exp.schema is not None:
+        exp.schema.check_dataset(ds)   # after writing: a long run is saved even if it fails
     try:
         save_figure(exp, ds, png)
     except KeyboardInterrupt:

@@ -18,8 +18,10 @@ import dataclasses
 
 import numpy as np
 
-from grokking_workbench.experiments._wide_curves import _LONG, Curves, mean_se, run_curves
+from grokking_workbench.experiments._wide_curves import _LONG, GROK_FRACTION, Curves, mean_se, run_curves
 from grokking_workbench.experiments.registry import register
+from grokking_workbench.numerics.schema import Schema, Var
+from grokking_workbench.numerics.sweep.engine import CELLS
 from grokking_workbench.numerics import statistics as st
 from grokking_workbench.numerics.simulate.wide import WideConfig
 
@@ -54,6 +56,21 @@ def run_block(config: Curves, cells: list[dict]) -> list[dict]:
     return [results[(c["alpha"], c["eps"])] for c in cells]
 
 
+# The dataset's variables and coordinates: the sweep's results on the (alpha, eps) grid and its cells
+_GRID = ("alpha", "eps")
+SCHEMA = Schema({
+    "alpha": Var("output scale alpha (laziness)", "1", ("alpha",)),
+    "eps": Var("quadratic part eps of the activation (NTK alignment)", "1", ("eps",)),
+    "seed": Var("dataset and initialisation", "1", ("seed",)),
+    "t": Var("training time t = steps x dt", "1", ("t",)),
+    **{name: Var(_LONG[name] + ("" if name == "kernel_test_loss" else GROK_FRACTION), "1", _GRID + ("seed",))
+       for name in _PER_SEED},
+    "train_loss": Var("train loss", "1", _GRID + ("seed", "t")),
+    "test_loss": Var("held-out loss", "1", _GRID + ("seed", "t")),
+    **{name: var.on(*_GRID) for name, var in CELLS.items()},
+})
+
+
 def run(config: Curves):
     """The (alpha, eps) grid as a sweep (``numerics.sweep``): one task per alpha, its eps values
     and seeds batched; in process or on a dask cluster (``grokking run time-to-grok --workers N``)."""
@@ -62,21 +79,22 @@ def run(config: Curves):
 
     net = config.net
     f = config.grok_fraction
-    variables = {name: Variable(_LONG[name] + (f" (grok_fraction = {f:g})" if name != "kernel_test_loss" else ""),
-                                dims=("seed",)) for name in _PER_SEED}
-    variables.update(train_loss=Variable("train loss", dims=("seed", "t")),
-                     test_loss=Variable("held-out loss", dims=("seed", "t")))
+
+    def declared(name, dims=()):
+        return Variable(SCHEMA.attrs(name, config)["long_name"], dims=dims)
+
+    variables = {name: declared(name, ("seed",)) for name in _PER_SEED}
+    variables.update({name: declared(name, ("seed", "t")) for name in _CURVES})
     grid = Sweep(name="time-to-grok", dims={"alpha": list(net.alpha), "eps": list(net.eps)},
                  run_block=run_block, config=config, variables=variables, block_size=len(net.eps),
-                 coords={"alpha": Variable("output scale alpha (laziness)"),
-                         "eps": Variable("quadratic part eps of the activation (NTK alignment)")},
-                 extra_coords={"seed": (list(range(net.seeds)), Variable("dataset and initialisation")),
-                               "t": (record_times(net), Variable("training time t = steps x dt"))})
+                 coords={"alpha": declared("alpha"), "eps": declared("eps")},
+                 extra_coords={"seed": (list(range(net.seeds)), declared("seed")),
+                               "t": (record_times(net), declared("t"))})
     ds = sweep.run(grid)
     ds.attrs["grok_fraction"] = f
     ds.attrs["definition"] = ("time_to_grok = t_test_fall - t_train_fall, the first times the "
                               "test and train loss fall below grok_fraction of their t = 0 values")
-    return ds
+    return SCHEMA.apply(ds, config)
 
 
 def statements(ds) -> list[tuple[str, str, str]]:
@@ -143,4 +161,4 @@ register(name="time-to-grok", summary="time to grok over an (alpha, eps) grid",
          claim="Kumar et al. 2024 Fig. 3e: the time between the fall of the train loss and that of "
                "the test loss rises with laziness alpha and falls with alignment eps",
          quick=Curves(QUICK), full=Curves(FULL), run=run, plot=plot, statements=statements,
-         observations=observations)
+         observations=observations, schema=SCHEMA)

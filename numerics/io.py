@@ -73,7 +73,8 @@ class ConfigMismatchError(FileExistsError):
 
 
 class SchemaError(ValueError):
-    """A dataset lacks a required attribute (``long_name`` or ``units``)."""
+    """A dataset lacks a required attribute (``long_name`` or ``units``), or a dataset or its
+    declared schema (:mod:`numerics.schema`) is not well formed."""
 
 
 def _jsonable(value: Any) -> Any:

@@ -19,12 +19,17 @@ invariants.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
-from grokking_workbench.numerics import validate
+from grokking_workbench.numerics import model_options, options, validate
+from grokking_workbench.numerics.model_options import parse_matrix, parse_vector  # noqa: F401
+from grokking_workbench.numerics.options import Option, check_fields
+from grokking_workbench.numerics.schema import Schema, Var
 from grokking_workbench.numerics.validate import InputError
 
 log = logging.getLogger(__name__)
@@ -33,42 +38,34 @@ from grokking_workbench.numerics.io import EXIT_DIVERGED, EXIT_INTERRUPTED  # no
 TITLE = "online-limit (gamma = inf) ODE of the committee machine"
 
 
-# ----------------------------------------------------------------------------- parsing
-def parse_vector(name: str, text, N: int | None = None) -> np.ndarray:
-    """Comma-separated numbers (or a sequence) as a finite float array; InputError names ``name``."""
-    if isinstance(text, str):
-        try:
-            values = [float(v) for v in text.replace(" ", "").split(",") if v != ""]
-        except ValueError:
-            raise InputError(name, f"expected comma-separated numbers, got {text!r}") from None
-    else:
-        values = text
-    arr = validate.finite_array(name, values)
-    if arr.ndim != 1 or arr.size == 0:
-        raise InputError(name, f"expected a list of numbers, got {text!r}")
-    if N is not None and arr.size != N:
-        raise InputError(name, f"needs one value per hidden unit (N = {N}), got {arr.size}")
-    return arr
+# ----------------------------------------------------------------------------- configuration
+@dataclass(frozen=True, kw_only=True)
+class ODEConfig:
+    """An online-limit integration (``grokking ode``): the model, the horizon and the records.
+
+    ``C0`` None is the identity; :func:`check_config` returns the configuration with ``C0`` filled
+    in, which is what the dataset stores.
+    """
+
+    N: int = model_options.N.field()
+    alpha: float = model_options.ALPHA.field()
+    eps: float = model_options.EPS.field()
+    A0: tuple = model_options.A0.field()
+    C0: tuple | None = model_options.C0.field(None)
+    t_max: float = Option("final time", type=float, required=True, check=validate.positive).field()
+    records: int = Option("number of log-spaced record times", type=int,
+                          check=validate.positive_int).field(400)
+    model: str = "committee-online-ode"
+    method: str = "DOP853"
+    rtol: float = 1e-10
+    atol: float = 1e-12
 
 
-def parse_matrix(name: str, text, N: int) -> np.ndarray:
-    """``identity`` or rows separated by ';' with entries separated by ',' (or a nested sequence)."""
-    if isinstance(text, str):
-        if text.strip().lower() in ("identity", "eye", "i"):
-            return np.eye(N)
-        try:
-            rows = [[float(v) for v in row.split(",")] for row in text.replace(" ", "").split(";")]
-        except ValueError:
-            raise InputError(name, "expected 'identity' or rows ';'-separated with entries "
-                             f"','-separated, got {text!r}") from None
-        if len({len(r) for r in rows}) != 1:
-            raise InputError(name, f"rows of different lengths in {text!r}")
-    else:
-        rows = text
-    arr = validate.finite_array(name, rows)
-    if arr.shape != (N, N):
-        raise InputError(name, f"must be an N x N matrix with N = {N}, got shape {arr.shape}")
-    return arr
+def check_config(cfg: ODEConfig) -> ODEConfig:
+    """Check every parameter (InputError naming the first bad one); ``cfg`` with ``C0`` filled in."""
+    check_fields(cfg)
+    C0, A0 = validate.overlaps(np.eye(cfg.N) if cfg.C0 is None else cfg.C0, cfg.A0, cfg.N)
+    return dataclasses.replace(cfg, A0=tuple(A0.tolist()), C0=tuple(map(tuple, C0.tolist())))
 
 
 def log_times(t_max: float, records: int, t_first: float | None = None) -> np.ndarray:
@@ -195,31 +192,33 @@ def _step(N, alpha, eps, y0, t_eval, method, rtol, atol, max_loss, progress):
     return t, y, status, solver.nfev
 
 
+# The dataset's variables and coordinates
+SCHEMA = Schema({
+    "t": Var("gradient-flow time (DMFT paper eq. 6)", "1", ("t",)),
+    "i": Var("hidden unit", "1", ("i",)),
+    "j": Var("hidden unit", "1", ("j",)),
+    "test_loss": Var("population test loss <(y - f)^2> from (A, C)", "1", ("t",)),
+    "variance_error": Var("variance error (1/4)(1 - alpha eps tr C / N)^2 (Kumar et al. eq. 6)", "1", ("t",)),
+    "misalignment_error": Var("misalignment error |alpha eps M - beta beta^T|_F^2 / (2 D^2) "
+                              "(Kumar et al. eq. 6)", "1", ("t",)),
+    "linear_power": Var("power in linear modes alpha^2 |wbar|^2 / D (Kumar et al. eq. 6)", "1", ("t",)),
+    "A": Var("alignment A_i = w_i . beta / D", "1", ("t", "i")),
+    "C": Var("overlap C_ij = w_i . w_j / D", "1", ("t", "i", "j")),
+})
+
+
 def _dataset(t, A, C, alpha, eps, status, method, rtol, atol, nfev):
     import xarray as xr
     from grokking_workbench.theory.generated import committee
 
     terms = {name: np.asarray(getattr(committee, name)(A, C, alpha, eps), dtype=float)
              for name in ("test_loss", "variance_error", "misalignment_error", "linear_power")}
-    long_names = {
-        "test_loss": "population test loss <(y - f)^2> from (A, C)",
-        "variance_error": "variance error (1/4)(1 - alpha eps tr C / N)^2 (Kumar et al. eq. 6)",
-        "misalignment_error": "misalignment error |alpha eps M - beta beta^T|_F^2 / (2 D^2) "
-                              "(Kumar et al. eq. 6)",
-        "linear_power": "power in linear modes alpha^2 |wbar|^2 / D (Kumar et al. eq. 6)",
-    }
     N = A.shape[-1]
-    data_vars = {name: ("t", values, {"long_name": long_names[name], "units": "1"})
-                 for name, values in terms.items()}
-    data_vars["A"] = (("t", "i"), A, {"long_name": "alignment A_i = w_i . beta / D", "units": "1"})
-    data_vars["C"] = (("t", "i", "j"), C, {"long_name": "overlap C_ij = w_i . w_j / D", "units": "1"})
-    coords = {
-        "t": ("t", np.asarray(t, dtype=float),
-              {"long_name": "gradient-flow time (DMFT paper eq. 6)", "units": "1"}),
-        "i": ("i", np.arange(N), {"long_name": "hidden unit", "units": "1"}),
-        "j": ("j", np.arange(N), {"long_name": "hidden unit", "units": "1"}),
-    }
-    ds = xr.Dataset(data_vars, coords=coords)
+    data_vars = {name: ("t", values) for name, values in terms.items()}
+    data_vars["A"] = (("t", "i"), A)
+    data_vars["C"] = (("t", "i", "j"), C)
+    coords = {"t": ("t", np.asarray(t, dtype=float)), "i": ("i", np.arange(N)), "j": ("j", np.arange(N))}
+    ds = SCHEMA.apply(xr.Dataset(data_vars, coords=coords))
     loss = terms["test_loss"]
     ds.attrs.update(
         status=status, alpha=float(alpha), eps=float(eps), method=method, rtol=rtol, atol=atol,
@@ -299,19 +298,9 @@ def rhs_residual(A, C, alpha, eps) -> float:
 
 
 # ----------------------------------------------------------------------------- command
-def config_from_args(args) -> dict:
-    """Validated configuration of ``grokking ode`` (InputError names the bad parameter)."""
-    N = validate.positive_int("N", args.N)
-    alpha = validate.positive("alpha", args.alpha)
-    eps = validate.finite("eps", args.eps)
-    A0 = parse_vector("A0", args.A0, N)
-    C0 = parse_matrix("C0", args.C0, N)
-    C0, A0 = validate.overlaps(C0, A0, N)
-    t_max = validate.positive("t_max", args.t_max)
-    records = validate.positive_int("records", args.records)
-    return {"model": "committee-online-ode", "N": N, "alpha": alpha, "eps": eps,
-            "A0": A0.tolist(), "C0": C0.tolist(), "t_max": t_max, "records": records,
-            "method": "DOP853", "rtol": 1e-10, "atol": 1e-12}
+def config_from_args(args) -> ODEConfig:
+    """Checked configuration of ``grokking ode`` (InputError names the bad parameter)."""
+    return check_config(options.from_args(ODEConfig, args))
 
 
 def main(args) -> int:
@@ -322,9 +311,9 @@ def main(args) -> int:
     overwrite = getattr(args, "overwrite", False)
     io.check_output(args.out, cfg, overwrite=overwrite)
     with interrupt.polling():
-        ds = integrate(cfg["A0"], cfg["C0"], cfg["alpha"], cfg["eps"], cfg["t_max"],
-                       records=cfg["records"], method=cfg["method"], rtol=cfg["rtol"],
-                       atol=cfg["atol"], progress=True if getattr(args, "verbose", False) else None)
+        ds = integrate(cfg.A0, cfg.C0, cfg.alpha, cfg.eps, cfg.t_max, records=cfg.records,
+                       method=cfg.method, rtol=cfg.rtol, atol=cfg.atol,
+                       progress=True if getattr(args, "verbose", False) else None)
     status = ds.attrs["status"]
     path = io.write_dataset(ds, args.out, cfg, title=TITLE, command=args.command_line,
                             status=status, overwrite=overwrite)

@@ -16,31 +16,23 @@ import numpy as np
 
 from grokking_workbench.numerics import io
 from grokking_workbench.numerics.io import EXIT_DIVERGED, EXIT_INTERRUPTED
-from grokking_workbench.numerics.validate import InputError
+from grokking_workbench.numerics.validate import InputError, positive_int
 
 log = logging.getLogger(__name__)
 
 
-
 def config_from_args(args):
+    """The checked :class:`DMFTConfig` of the command line: ``--uniform`` sets the growth to 0,
+    the source defaults to the method's, ``--A0`` has ``--N`` values and ``identity`` is stored
+    written out."""
+    from grokking_workbench.numerics import model_options, options
     from grokking_workbench.numerics.dmft.solver import DMFTConfig, check_config
-    from grokking_workbench.numerics.ode import parse_matrix, parse_vector
-    from grokking_workbench.numerics.validate import positive, positive_int
 
-    N = positive_int("N", args.N)
-    A0 = parse_vector("A0", args.A0, N)
-    C0 = parse_matrix("C0", args.C0, N)
-    gamma = positive("gamma", args.gamma, allow_inf=True)
-    cfg = DMFTConfig(A0=tuple(map(float, A0)), C0=tuple(tuple(map(float, r)) for r in C0),
-                     alpha=args.alpha, eps=args.eps, gamma=gamma, t_max=args.t_max, dt=args.dt,
-                     growth=0.0 if args.uniform else args.growth, h_max=args.h_max, scheme=args.scheme,
-                     memory=args.memory, replicas=args.replicas, precision=args.precision,
-                     source=args.source or ("cholesky" if args.method == "iterate" else "empirical"),
-                     error_estimate=not args.no_error_estimate,
-                     samples=args.samples, seed=args.seed, estimator=args.estimator,
-                     method=args.method, damping=args.damping, max_iter=args.max_iter,
-                     tol=args.tol, anderson=args.anderson)
-    return check_config(cfg)
+    N = model_options.N.check("N", args.N)
+    model_options.parse_vector("A0", args.A0, N)
+    cfg = options.from_args(DMFTConfig, args, growth=0.0 if args.uniform else args.growth,
+                            source=args.source or ("cholesky" if args.method == "iterate" else "empirical"))
+    return check_config(model_options.identity_written_out(cfg))
 
 
 def _title(cfg) -> str:
@@ -83,6 +75,7 @@ def main(args) -> int:
     from grokking_workbench.numerics.dmft import solver, sweep
 
     cfg = config_from_args(args)
+    positive_int("two_time_points", args.two_time_points)
     out = args.out
     if args.resume and cfg.method != "iterate":
         raise InputError("resume", "only the iterate method resumes (a march is one sweep)")

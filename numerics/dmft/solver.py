@@ -38,9 +38,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from grokking_workbench.numerics import model_options
+from grokking_workbench.numerics import validate
 from grokking_workbench.numerics.dmft import sweep as sw
 from grokking_workbench.numerics.dmft import wprocess
 from grokking_workbench.numerics.dmft.grid import SCHEMES, Grid, make_grid
+from grokking_workbench.numerics.options import Option, check_fields, one_of
+from grokking_workbench.numerics.schema import Schema, Var
 
 log = logging.getLogger(__name__)
 
@@ -51,35 +55,75 @@ STABILITY = 0.5        # default h_max = STABILITY / (alpha (1 + gamma^-1/2)^2),
 MEMORY = math.inf      # memory window of R^h in time units (inf: the whole history)
 DENSE_LIMIT = 4000      # largest (T + 1) N of the dense w-system solved for the two-time outputs
 REPLICAS = 4           # independent solves (samples / REPLICAS paths each) for the Monte-Carlo error
+PRECISIONS = ("float32", "float64")   # storage of the per-sample histories
+
+
+def _gamma(name: str, value) -> float:
+    """A positive number or inf (gamma, the memory window)."""
+    return validate.positive(name, value, allow_inf=True)
+
+
+def _non_negative(name: str, value) -> float:
+    """A finite number >= 0 (the growth of the steps)."""
+    if not (math.isfinite(value) and value >= 0):
+        raise validate.InputError(name, f"must be a finite number >= 0, got {value}")
+    return value
+
+
+def _fraction(name: str, value) -> float:
+    """A number in (0, 1] (the damping of the iteration)."""
+    if not 0 < value <= 1:
+        raise validate.InputError(name, f"must lie in (0, 1], got {value}")
+    return value
 
 
 @dataclass(frozen=True)
 class DMFTConfig:
     """A DMFT solve: model (N from A0), grid (dt, t_max), Monte Carlo (samples, seed) and method."""
 
-    A0: tuple[float, ...]
-    C0: tuple[tuple[float, ...], ...] | None = None   # None: identity
-    alpha: float = 0.5
-    eps: float = 0.05
-    gamma: float = 8.0
-    t_max: float = 60.0
-    dt: float = 0.05
-    growth: float = GROWTH
-    h_max: float | None = None
-    scheme: str = "imex2"
-    memory: float = MEMORY
-    precision: str = "float32"
-    source: str = "empirical"
-    samples: int = 8000
-    replicas: int = REPLICAS
-    error_estimate: bool = True
-    seed: int = 0
-    estimator: str = "probe"
-    method: str = "march"
-    damping: float = 0.5
-    max_iter: int = 50
-    tol: float = 0.1
-    anderson: bool = False
+    A0: tuple[float, ...] = model_options.A0.field()
+    C0: tuple[tuple[float, ...], ...] | None = model_options.C0.field(None)   # None: identity
+    alpha: float = model_options.ALPHA.field(0.5, check=validate.finite)
+    eps: float = model_options.EPS.field(0.05)
+    gamma: float = Option("P / D (a positive number, or inf)", required=True, parse=_gamma,
+                          check=_gamma).field(8.0)
+    t_max: float = Option("final time", type=float, required=True, check=validate.positive).field(60.0)
+    dt: float = Option("first step of the grid (the step of a --uniform grid)", type=float,
+                       check=validate.positive).field(0.05)
+    growth: float = Option("steps grow as h(t) = min(h-max, max(dt, growth t))", type=float,
+                           check=_non_negative).field(GROWTH)
+    h_max: float | None = Option(
+        "largest step (default: 1 / (2 alpha (1 + gamma^-1/2)^2), half the stability limit, so that "
+        "the doubled steps of the step-halving partner stay stable)", type=float,
+        check=validate.positive).field(None)
+    scheme: str = Option("imex2: second order (trapezoidal rate, Adams-Bashforth memory); euler: first "
+                         "order", choices=SCHEMES, check=one_of(*SCHEMES)).field("imex2")
+    memory: float = Option("memory window of R^h in time units (default: the whole history)", type=float,
+                           check=_gamma).field(MEMORY)
+    precision: str = Option("storage of the per-sample histories", choices=PRECISIONS,
+                            check=one_of(*PRECISIONS)).field("float32")
+    source: str = Option("how the Gaussian source of the weights is sampled (default: empirical for a "
+                         "march, cholesky for --method iterate)", default=None, choices=sw.SOURCES,
+                         check=one_of(*sw.SOURCES)).field("empirical")
+    samples: int = Option("Monte-Carlo paths of the h-process, over all replicas", type=int,
+                          check=validate.positive_int).field(8000)
+    replicas: int = Option("independent solves averaged; their spread is the Monte-Carlo error",
+                           type=int, check=validate.positive_int).field(REPLICAS)
+    error_estimate: bool = Option("skip the step-halving solve that estimates the discretisation error",
+                                  flag="--no-error-estimate", action="store_false").field(True)
+    seed: int = Option("seed of the common random numbers", type=int,
+                       check=validate.non_negative_int).field(0)
+    estimator: str = Option("response estimator for the memory part of R^h", choices=sw.ESTIMATORS,
+                            check=one_of(*sw.ESTIMATORS)).field("probe")
+    method: str = Option("march: one causal sweep (exact fixed point); iterate: the damped fixed-point "
+                         "iteration of the paper (A.6)", choices=METHODS,
+                         check=one_of(*METHODS)).field("march")
+    damping: float = Option("iterate: weight of the new estimate", type=float, check=_fraction).field(0.5)
+    max_iter: int = Option("iterate: at most this many map evaluations", type=int,
+                           check=validate.positive_int).field(50)
+    tol: float = Option("iterate: stop when the residual is below tol Monte-Carlo standard errors",
+                        type=float, check=validate.positive).field(0.1)
+    anderson: bool = Option("iterate: safeguarded Anderson acceleration", action="store_true").field(False)
 
     @property
     def N(self) -> int:
@@ -121,52 +165,27 @@ def default_h_max(alpha: float, gamma: float) -> float:
 
 
 def check_config(cfg: DMFTConfig) -> DMFTConfig:
-    """Validate every parameter (InputError naming it)."""
-    from grokking_workbench.numerics import validate as v
-
-    N = v.positive_int("N", len(cfg.A0))
-    v.overlaps(np.eye(N) if cfg.C0 is None else cfg.C0, cfg.A0, N)
-    v.finite("alpha", cfg.alpha)
-    v.finite("eps", cfg.eps)
-    v.positive("gamma", cfg.gamma, allow_inf=True)
-    v.positive("t-max", cfg.t_max)
-    v.positive("dt", cfg.dt)
+    """Check every field (its own check, :func:`numerics.options.check_fields`) and the relations
+    between fields; InputError naming the first bad parameter; return ``cfg``."""
+    check_fields(cfg)
+    N = len(cfg.A0)
+    validate.overlaps(np.eye(N) if cfg.C0 is None else cfg.C0, cfg.A0, N)
     if cfg.dt > cfg.t_max:
-        raise v.InputError("dt", f"must not exceed t-max ({cfg.t_max}), got {cfg.dt}")
-    if not (math.isfinite(cfg.growth) and cfg.growth >= 0):
-        raise v.InputError("growth", f"must be a finite number >= 0, got {cfg.growth}")
-    if cfg.h_max is not None:
-        v.positive("h-max", cfg.h_max)
-    v.positive("memory", cfg.memory, allow_inf=True)
-    if cfg.source not in sw.SOURCES:
-        raise v.InputError("source", f"must be one of {', '.join(sw.SOURCES)}, got {cfg.source!r}")
+        raise validate.InputError("dt", f"must not exceed t-max ({cfg.t_max}), got {cfg.dt}")
     if cfg.method == "iterate" and cfg.source != "cholesky" and not math.isinf(cfg.gamma):
-        raise v.InputError("source", "the iteration evaluates the map at given C^g: use the cholesky source")
+        raise validate.InputError("source", "the iteration evaluates the map at given C^g: use the cholesky "
+                                  "source")
     if cfg.source == "empirical" and cfg.samples // cfg.replicas > sw.MAX_DONORS:
-        raise v.InputError("samples", f"the empirical source allows at most {sw.MAX_DONORS} samples per "
-                           f"replica; use more replicas or the cholesky source")
-    if cfg.precision not in ("float32", "float64"):
-        raise v.InputError("precision", f"must be float32 or float64, got {cfg.precision!r}")
-    if cfg.scheme not in SCHEMES:
-        raise v.InputError("scheme", f"must be one of {', '.join(SCHEMES)}, got {cfg.scheme!r}")
-    v.positive_int("samples", cfg.samples)
+        raise validate.InputError("samples", f"the empirical source allows at most {sw.MAX_DONORS} samples "
+                                  "per replica; use more replicas or the cholesky source")
     if cfg.samples < 2:
-        raise v.InputError("samples", "need at least 2 samples for error estimates")
-    v.positive_int("replicas", cfg.replicas)
+        raise validate.InputError("samples", "need at least 2 samples for error estimates")
     if cfg.samples < 2 * cfg.replicas:
-        raise v.InputError("replicas", f"need at least 2 samples per replica ({cfg.samples} samples, "
-                           f"{cfg.replicas} replicas)")
+        raise validate.InputError("replicas", f"need at least 2 samples per replica ({cfg.samples} samples, "
+                                  f"{cfg.replicas} replicas)")
     if cfg.error_estimate and cfg.T % 2:
-        raise v.InputError("t-max", f"the step-halving error estimate needs an even number of steps; "
-                           f"the grid has {cfg.T} (choose t-max / dt even, or no error estimate)")
-    if cfg.estimator not in sw.ESTIMATORS:
-        raise v.InputError("estimator", f"must be one of {', '.join(sw.ESTIMATORS)}, got {cfg.estimator!r}")
-    if cfg.method not in METHODS:
-        raise v.InputError("method", f"must be one of {', '.join(METHODS)}, got {cfg.method!r}")
-    if not 0 < cfg.damping <= 1:
-        raise v.InputError("damping", f"must lie in (0, 1], got {cfg.damping}")
-    v.positive_int("max-iter", cfg.max_iter)
-    v.positive("tol", cfg.tol)
+        raise validate.InputError("t_max", "the step-halving error estimate needs an even number of steps; "
+                                  f"the grid has {cfg.T} (choose t-max / dt even, or no error estimate)")
     return cfg
 
 
@@ -518,6 +537,45 @@ def _error_base(name: str) -> tuple[str, str]:
     raise ValueError(f"not an error variable: {name}")
 
 
+def _schema() -> Schema:
+    """The dataset's variables and coordinates (:func:`to_dataset`)."""
+    tt = ("t2", "s", "i", "j")
+    extra = {"A": ("i",), "C": ("i", "j")}
+    errors = {base + suffix: Var(text.format(base), "1", ("t",) + extra.get(base, ()), required=False)
+              for base in ("train_loss", "test_loss", "A", "C") for suffix, text in ERROR_NAMES.items()}
+    return Schema({
+        "t": Var("gradient-flow time (grid node)", "1", ("t",)),
+        "t2": Var("first time of two-time functions", "1", ("t2",)),
+        "s": Var("second time of two-time functions", "1", ("s",)),
+        "i": Var("hidden unit", "1", ("i",)),
+        "j": Var("hidden unit", "1", ("j",)),
+        "iteration": Var("fixed-point iteration", "1", ("iteration",)),
+        "train_loss": Var("train loss <Delta^2> over the DMFT samples", "1", ("t",)),
+        "train_loss_se": Var("Monte-Carlo standard error of train_loss", "1", ("t",)),
+        "test_loss": Var("test loss from the closed form at (Cw(t,t), A(t))", "1", ("t",)),
+        "A": Var("alignment A_i = <w_i beta>", "1", ("t", "i")),
+        "C": Var("overlap C_ij(t) = Cw_ij(t,t)", "1", ("t", "i", "j")),
+        "Rhstar": Var("response R^{{h*}}_i(t) = <dg_i/dh_*>", "1", ("t", "i")),
+        "gap_formula": Var("train/test gap of DMFT paper eq. (5)", "1", ("t",)),
+        "step": Var("grid step h_n = t_{{n+1}} - t_n", "1", ("t",)),
+        "Cw": Var("weight correlation Cw_ij(t,s)", "1", tt, required=False),
+        "Rw": Var("weight response Rw_ij(t,s) (s <= t)", "1", tt, required=False),
+        "Cg": Var("gradient correlation Cg_ij(t,s)", "1", tt),
+        "Rh": Var("discrete preactivation response <dg_i(t)/du_j(s)>: the local rate at s = t, the "
+                  "memory kernel times its quadrature weight at s < t", "1", tt),
+        "residual": Var("fixed-point residual |F(x) - x| in units of the Monte-Carlo error",
+                        "1", ("iteration",)),
+        **errors,
+        "iterate_Cg": Var("next iterate of the fixed-point iteration: Cg", "1", tt, required=False),
+        "iterate_Rh": Var("next iterate of the fixed-point iteration: Rh", "1", tt, required=False),
+        "iterate_Rhstar": Var("next iterate of the fixed-point iteration: R^{{h*}}", "1", ("t", "i"),
+                              required=False),
+    })
+
+
+SCHEMA = _schema()
+
+
 def two_time_nodes(T: int, points: int | None) -> np.ndarray:
     """Node indices of the stored two-time functions: all nodes, or about ``points`` of them
     evenly spaced in index (the grid is fine where the dynamics are fast), ends included."""
@@ -544,46 +602,35 @@ def to_dataset(sol: Solution, two_time_points: int | None = None):
     w = w_solution(cfg, res) if dense else None
     k = two_time_nodes(n - 1, two_time_points)
     two = lambda arr: arr[np.ix_(k, k)]   # noqa: E731
-    one = {"units": "1"}
-    V = lambda dims, arr, name: (dims, arr, {"long_name": name, **one})   # noqa: E731
     tt = ("t2", "s", "i", "j")
     extra = {"A": ("i",), "C": ("i", "j")}
     ds = xr.Dataset(
-        {"train_loss": V(("t",), res.train_loss[:n], "train loss <Delta^2> over the DMFT samples"),
-         "train_loss_se": V(("t",), res.train_loss_se[:n], "Monte-Carlo standard error of train_loss"),
-         "test_loss": V(("t",), test[:n], "test loss from the closed form at (Cw(t,t), A(t))"),
-         "A": V(("t", "i"), res.A[:n], "alignment A_i = <w_i beta>"),
-         "C": V(("t", "i", "j"), res.Cw_diag[:n], "overlap C_ij(t) = Cw_ij(t,t)"),
-         "Rhstar": V(("t", "i"), res.fields.Rhs[:n], "response R^{h*}_i(t) = <dg_i/dh_*>"),
-         "gap_formula": V(("t",), gap[:n], "train/test gap of DMFT paper eq. (5)"),
-         "step": V(("t",), np.append(np.diff(t), np.nan)[:n], "grid step h_n = t_{n+1} - t_n"),
-         **({"Cw": V(tt, two(w.Cw), "weight correlation Cw_ij(t,s)"),
-             "Rw": V(tt, two(response_w(w.Rw)), "weight response Rw_ij(t,s) (s <= t)")} if dense else {}),
-         "Cg": V(tt, two(res.fields.Cg), "gradient correlation Cg_ij(t,s)"),
-         "Rh": V(tt, two(res.fields.Rh), "discrete preactivation response <dg_i(t)/du_j(s)>: the local "
-                                         "rate at s = t, the memory kernel times its quadrature weight at s < t"),
-         "residual": V(("iteration",), np.asarray(sol.residuals, dtype=float),
-                       "fixed-point residual |F(x) - x| in units of the Monte-Carlo error"),
-         **{name: V(("t",) + extra.get(_error_base(name)[0], ()), arr[:n],
-                    ERROR_NAMES[_error_base(name)[1]].format(_error_base(name)[0]))
+        {"train_loss": (("t",), res.train_loss[:n]),
+         "train_loss_se": (("t",), res.train_loss_se[:n]),
+         "test_loss": (("t",), test[:n]),
+         "A": (("t", "i"), res.A[:n]),
+         "C": (("t", "i", "j"), res.Cw_diag[:n]),
+         "Rhstar": (("t", "i"), res.fields.Rhs[:n]),
+         "gap_formula": (("t",), gap[:n]),
+         "step": (("t",), np.append(np.diff(t), np.nan)[:n]),
+         **({"Cw": (tt, two(w.Cw)), "Rw": (tt, two(response_w(w.Rw)))} if dense else {}),
+         "Cg": (tt, two(res.fields.Cg)),
+         "Rh": (tt, two(res.fields.Rh)),
+         "residual": (("iteration",), np.asarray(sol.residuals, dtype=float)),
+         **{name: (("t",) + extra.get(_error_base(name)[0], ()), arr[:n])
             for name, arr in sol.errors.items()}},
-        coords={"t": ("t", t[:n], {"long_name": "gradient-flow time (grid node)", **one}),
-                "t2": ("t2", t[k], {"long_name": "first time of two-time functions", **one}),
-                "s": ("s", t[k], {"long_name": "second time of two-time functions", **one}),
-                "i": ("i", np.arange(N), {"long_name": "hidden unit", **one}),
-                "j": ("j", np.arange(N), {"long_name": "hidden unit", **one}),
-                "iteration": ("iteration", np.arange(1, len(sol.residuals) + 1),
-                              {"long_name": "fixed-point iteration", **one})})
+        coords={"t": ("t", t[:n]), "t2": ("t2", t[k]), "s": ("s", t[k]), "i": ("i", np.arange(N)),
+                "j": ("j", np.arange(N)), "iteration": ("iteration", np.arange(1, len(sol.residuals) + 1))})
     ds.attrs.update(status=sol.status, map_evaluations=sol.map_evaluations, grid=res.grid.describe(),
                     phase_seconds=json.dumps({k: round(v, 2) for k, v in res.seconds.items()}),
                     solve_seconds=round(sol.seconds, 3), method=cfg.method, estimator=cfg.estimator)
     if sol.state is not None and sol.status != "complete" and n == res.grid.T + 1:
         # the solver state a resumed iteration continues from (every node, full precision)
         x = sol.state
-        ds["iterate_Cg"] = V(("t2", "s", "i", "j"), x.Cg, "next iterate of the fixed-point iteration: Cg")
-        ds["iterate_Rh"] = V(("t2", "s", "i", "j"), x.Rh, "next iterate of the fixed-point iteration: Rh")
-        ds["iterate_Rhstar"] = V(("t", "i"), x.Rhs, "next iterate of the fixed-point iteration: R^{h*}")
+        ds["iterate_Cg"] = (("t2", "s", "i", "j"), x.Cg)
+        ds["iterate_Rh"] = (("t2", "s", "i", "j"), x.Rh)
+        ds["iterate_Rhstar"] = (("t", "i"), x.Rhs)
     if not dense:
         ds.attrs["two_time_note"] = (f"Cw(t,s) and Rw(t,s) are not stored: the dense solve of the {(res.grid.T + 1) * N} "
                                      f"x {(res.grid.T + 1) * N} w-system exceeds DENSE_LIMIT = {DENSE_LIMIT}")
-    return ds
+    return SCHEMA.apply(ds, cfg)

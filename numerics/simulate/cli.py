@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 
 from grokking_workbench.numerics.io import EXIT_DIVERGED, EXIT_INTERRUPTED
-from grokking_workbench.numerics.ode import parse_matrix, parse_vector
 from grokking_workbench.numerics.validate import InputError
 
 log = logging.getLogger(__name__)
@@ -20,37 +19,19 @@ log = logging.getLogger(__name__)
 TITLE = "committee machine: full-batch Euler gradient flow at finite D (torch)"
 
 
-def _values(name: str, value):
-    """A number, or a comma-separated list of numbers (a sweep) as a tuple."""
-    if isinstance(value, str):
-        values = parse_vector(name, value)
-        return float(values[0]) if values.size == 1 and "," not in value else tuple(values.tolist())
-    return value
-
-
 def config_from_args(args):
-    """The validated :class:`CommitteeConfig` of the command line."""
-    from grokking_workbench.numerics import validate
+    """The checked :class:`CommitteeConfig` of the command line (``--C0`` is read only with
+    ``--A0``: random weights have no prescribed overlaps; ``identity`` is stored written out)."""
+    from grokking_workbench.numerics import model_options, options
     from grokking_workbench.numerics.simulate.committee import CommitteeConfig, check_config
 
-    N = validate.positive_int("N", args.N)
-    A0 = parse_vector("A0", args.A0, N) if args.A0 is not None else None
-    C0 = parse_matrix("C0", args.C0, N) if A0 is not None else None
     if args.gamma is not None and args.P is not None:
         raise InputError("gamma", "give --gamma or --P, not both")
     if args.gamma is None and args.P is None:
         raise InputError("gamma", "give --gamma (P / D) or --P")
-    cfg = CommitteeConfig(
-        N=N, D=args.D, alpha=_values("alpha", args.alpha), eps=_values("eps", args.eps),
-        t_max=args.t_max, dt=args.dt, gamma=args.gamma, P=args.P,
-        A0=None if A0 is None else tuple(A0.tolist()),
-        C0=None if C0 is None else tuple(tuple(r) for r in C0.tolist()),
-        sigma=getattr(args, "sigma", 1.0), seeds=args.seeds, seed0=args.seed0,
-        records=args.records, held_out=args.held_out,
-        fresh_data=getattr(args, "fresh_data", False), device=args.device, dtype=args.dtype,
-        max_loss=getattr(args, "max_loss", 1e8), threads=getattr(args, "threads", None),
-        chunk=getattr(args, "chunk", None))
-    return check_config(cfg)
+    if args.A0 is None:
+        return check_config(options.from_args(CommitteeConfig, args, C0=None))
+    return check_config(model_options.identity_written_out(options.from_args(CommitteeConfig, args)))
 
 
 def main(args) -> int:

@@ -31,6 +31,7 @@ online-limit ODE (DMFT paper A.1).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -38,7 +39,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from grokking_workbench.numerics import model, validate
+from grokking_workbench.numerics import model, model_options, validate
+from grokking_workbench.numerics.options import Option, check_fields, one_of
+from grokking_workbench.numerics.schema import Schema, Var
 from grokking_workbench.numerics.torch_runtime import check_device, default_chunk, torch_threads
 from grokking_workbench.numerics.validate import InputError
 
@@ -57,29 +60,44 @@ class CommitteeConfig:
     identity), otherwise drawn at random with scale ``sigma``.
     """
 
-    N: int
-    D: int
-    alpha: float | tuple = 0.5
-    eps: float | tuple = 0.05
-    t_max: float = 400.0
-    dt: float = 0.1
+    N: int = model_options.N.field()
+    D: int = Option("input dimension", type=int, required=True, check=validate.positive_int).field()
+    alpha: float | tuple = model_options.swept(model_options.ALPHA, "a comma-separated list runs a "
+                                               "batched sweep", each=validate.positive).field(0.5)
+    eps: float | tuple = model_options.swept(model_options.EPS, "a comma-separated list sweeps").field(0.05)
+    t_max: float = Option("final time", type=float, required=True, check=validate.positive).field(400.0)
+    dt: float = Option("Euler step", type=float, required=True, check=validate.positive).field(0.1)
     dt_late: float | None = None
     t_late: float = 0.0
-    gamma: float | None = None
-    P: int | None = None
-    A0: tuple | None = None
-    C0: tuple | None = None
-    sigma: float = 1.0
-    seeds: int = 10
-    seed0: int = 0
-    records: int = 200
-    held_out: int = 0
-    fresh_data: bool = False
-    device: str = "cpu"
-    dtype: str = "float64"
-    max_loss: float = 1e8
-    chunk: int | None = None
-    threads: int | None = None
+    gamma: float | None = Option("P / D (give this or --P)", type=float, check=validate.positive).field(None)
+    P: int | None = Option("number of training points (instead of --gamma)", type=int,
+                           check=validate.positive_int).field(None)
+    A0: tuple | None = model_options.A0.field(
+        None, required=False, help=f"{model_options.A0.help}; weights are built with exactly these "
+        "overlaps (omit for random weights of scale --sigma)")
+    C0: tuple | None = model_options.C0.field(None)
+    sigma: float = Option("scale of random initial weights w_i ~ N(0, sigma^2 I) (without --A0)",
+                          type=float, check=validate.positive).field(1.0)
+    seeds: int = Option("independent datasets/initialisations", type=int,
+                        check=validate.positive_int).field(10)
+    seed0: int = Option("first seed", type=int, check=validate.non_negative_int).field(0)
+    records: int = Option("number of log-spaced record times", type=int,
+                          check=validate.positive_int).field(200)
+    held_out: int = Option("also record the loss on this many fresh points", type=int,
+                           check=validate.non_negative_int).field(0)
+    fresh_data: bool = Option("one-pass training: a new batch of P points at every Euler step",
+                              action="store_true").field(False)
+    device: str = Option("torch device (cpu or cuda)",
+                         check=lambda name, value: check_device(value)).field("cpu")
+    dtype: str = Option("floating-point type of the weights and data", choices=_DTYPES,
+                        check=one_of(*_DTYPES)).field("float64")
+    max_loss: float = Option("stop as diverged when the train loss exceeds this (or is not finite)",
+                             type=float,
+                             check=functools.partial(validate.positive, allow_inf=True)).field(1e8)
+    chunk: int | None = Option("rows of data per chunk of the matrix products (default: sized to the "
+                               "cache)", type=int, check=validate.positive_int).field(None)
+    threads: int | None = Option("torch CPU threads (default: the cores available to the process)",
+                                 type=int, check=validate.positive_int).field(None)
 
     # -- derived -----------------------------------------------------------------------------
     @property
@@ -117,15 +135,9 @@ class CommitteeConfig:
 
 
 def check_config(cfg: CommitteeConfig) -> CommitteeConfig:
-    """Raise :class:`InputError` naming the first invalid parameter of ``cfg``; return it."""
-    validate.positive_int("N", cfg.N)
-    validate.positive_int("D", cfg.D)
-    for name in ("alpha", "eps"):
-        values = np.atleast_1d(validate.finite_array(name, getattr(cfg, name)))
-        if values.ndim != 1 or values.size == 0:
-            raise InputError(name, "expected a number or a list of numbers")
-    for a in np.atleast_1d(cfg.alpha):
-        validate.positive("alpha", a)
+    """Check every field (its own check, :func:`numerics.options.check_fields`) and the relations
+    between fields; raise :class:`InputError` naming the first invalid parameter; return ``cfg``."""
+    check_fields(cfg)
     validate.training_size(cfg.gamma, cfg.P)
     if cfg.gamma is not None and round(cfg.gamma * cfg.D) < 1:
         raise InputError("gamma", f"gamma * D = {cfg.gamma * cfg.D:g} gives no training point")
@@ -134,19 +146,6 @@ def check_config(cfg: CommitteeConfig) -> CommitteeConfig:
         validate.positive("dt_late", cfg.dt_late)
         if not 0 <= cfg.t_late <= cfg.t_max:
             raise InputError("t_late", f"must lie in [0, t_max = {cfg.t_max:g}], got {cfg.t_late!r}")
-    validate.positive_int("seeds", cfg.seeds)
-    validate.non_negative_int("seed0", cfg.seed0)
-    validate.positive_int("records", cfg.records)
-    validate.non_negative_int("held_out", cfg.held_out)
-    validate.positive("sigma", cfg.sigma)
-    validate.positive("max_loss", cfg.max_loss, allow_inf=True)
-    if cfg.chunk is not None:
-        validate.positive_int("chunk", cfg.chunk)
-    if cfg.threads is not None:
-        validate.positive_int("threads", cfg.threads)
-    if cfg.dtype not in _DTYPES:
-        raise InputError("dtype", f"must be one of {', '.join(_DTYPES)}, got {cfg.dtype!r}")
-    check_device(cfg.device)
     if cfg.A0 is not None:
         C0 = np.eye(cfg.N) if cfg.C0 is None else cfg.C0
         validate.overlaps(C0, cfg.A0, cfg.N)
@@ -392,10 +391,10 @@ def _with_state(ds, cfg: CommitteeConfig, n: int, W, rng_states, rec: "_Records"
     Wk = np.moveaxis(W.cpu().numpy(), 0, 1)                          # (K, S, N, D)
     dims = tuple(cfg.sweep()) + ("seed", "i", "d")
     ds["resume_weights"] = (dims, Wk.reshape(lead + (S, cfg.N, cfg.D)),
-                            {"long_name": f"weights w_i at the resume step {n}", "units": "1"})
+                            SCHEMA.attrs("resume_weights", cfg, step=n))
     if rng_states is not None:
         ds["resume_rng_state"] = (("seed", "rng_byte"), np.stack(rng_states).astype(np.uint8),
-                                  {"long_name": "state of the data generator of each seed", "units": "1"})
+                                  SCHEMA.attrs("resume_rng_state", cfg))
     ds.attrs["resume_step"] = int(n)
     ds.attrs["resume_record_steps"] = json.dumps([int(k) for k in rec.steps[:len(rec.train)]])
     return ds
@@ -407,6 +406,31 @@ def _divergence_status(bad, loss, n, cfg, seeds, alpha_np, eps_np) -> str:
     why = "non-finite" if not math.isfinite(value) else f"{value:.3g} > max_loss = {cfg.max_loss:g}"
     return (f"diverged: train loss {why} at t = {step_times(cfg)[n]:g} (Euler step {n}; seed {seeds[s]}, "
             f"alpha = {alpha_np[k]:g}, eps = {eps_np[k]:g}); records before this time are saved")
+
+
+# The dataset's variables and coordinates; the leading dimensions of the records are the swept
+# parameters (alpha, eps: those given as lists), so their dimensions are not declared
+SCHEMA = Schema({
+    "t": Var("gradient-flow time (DMFT paper eq. 6)", "1", ("t",)),
+    "seed": Var("seed of dataset, target and initialisation", "1", ("seed",)),
+    "i": Var("hidden unit", "1", ("i",)),
+    "j": Var("hidden unit", "1", ("j",)),
+    "alpha": Var("output scale alpha (laziness)", "1", ("alpha",), required=False),
+    "eps": Var("quadratic part eps of phi", "1", ("eps",), required=False),
+    "train_loss": Var("train loss (1/P) sum_mu (y_mu - f_mu)^2", "1"),
+    "test_loss": Var("population test loss <(y - f)^2>, exact from (A, C)", "1"),
+    "variance_error": Var("variance error (1/4)(1 - alpha eps tr C / N)^2 (Kumar et al. eq. 6)", "1"),
+    "misalignment_error": Var("misalignment error |alpha eps M - beta beta^T|_F^2 / (2 D^2) "
+                              "(Kumar et al. eq. 6)", "1"),
+    "linear_power": Var("power in linear modes alpha^2 |wbar|^2 / D (Kumar et al. eq. 6)", "1"),
+    "A": Var("alignment A_i = w_i . beta / D", "1"),
+    "C": Var("overlap C_ij = w_i . w_j / D", "1"),
+    "weight_norm": Var("root-mean-square weight norm sqrt(sum_i |w_i|^2 / (N D))", "1"),
+    "held_out_loss": Var("loss on {held_out} held-out points per seed", "1", required=False),
+    "resume_weights": Var("weights w_i at the resume step {step}", "1", required=False),
+    "resume_rng_state": Var("state of the data generator of each seed", "1", ("seed", "rng_byte"),
+                            required=False),
+}, dims=("d", "rng_byte"))
 
 
 def _dataset(cfg: CommitteeConfig, rec: _Records, alpha_np, eps_np, status: str, times: np.ndarray):
@@ -430,40 +454,25 @@ def _dataset(cfg: CommitteeConfig, rec: _Records, alpha_np, eps_np, status: str,
         return x.reshape(lead + x.shape[1:])
 
     dims = ldims + ("seed", "t")
-    dv = {
-        "train_loss": (dims, shaped(train), "train loss (1/P) sum_mu (y_mu - f_mu)^2"),
-        "test_loss": (dims, shaped(terms["test_loss"]),
-                      "population test loss <(y - f)^2>, exact from (A, C)"),
-        "variance_error": (dims, shaped(terms["variance_error"]),
-                           "variance error (1/4)(1 - alpha eps tr C / N)^2 (Kumar et al. eq. 6)"),
-        "misalignment_error": (dims, shaped(terms["misalignment_error"]),
-                               "misalignment error |alpha eps M - beta beta^T|_F^2 / (2 D^2) "
-                               "(Kumar et al. eq. 6)"),
-        "linear_power": (dims, shaped(terms["linear_power"]),
-                         "power in linear modes alpha^2 |wbar|^2 / D (Kumar et al. eq. 6)"),
-        "A": (dims + ("i",), shaped(A), "alignment A_i = w_i . beta / D"),
-        "C": (dims + ("i", "j"), shaped(C), "overlap C_ij = w_i . w_j / D"),
-        "weight_norm": (dims, shaped(np.sqrt(np.trace(C, axis1=-2, axis2=-1) / N)),
-                        "root-mean-square weight norm sqrt(sum_i |w_i|^2 / (N D))"),
+    data_vars = {
+        "train_loss": (dims, shaped(train)),
+        "test_loss": (dims, shaped(terms["test_loss"])),
+        "variance_error": (dims, shaped(terms["variance_error"])),
+        "misalignment_error": (dims, shaped(terms["misalignment_error"])),
+        "linear_power": (dims, shaped(terms["linear_power"])),
+        "A": (dims + ("i",), shaped(A)),
+        "C": (dims + ("i", "j"), shaped(C)),
+        "weight_norm": (dims, shaped(np.sqrt(np.trace(C, axis1=-2, axis2=-1) / N))),
     }
     if cfg.held_out:
         held = np.stack(rec.held, axis=-1) if T else np.zeros((K, S, 0))
-        dv["held_out_loss"] = (dims, shaped(held),
-                               f"loss on {cfg.held_out} held-out points per seed")
-    data_vars = {name: xr.Variable(d, v, {"long_name": ln, "units": "1"})
-                 for name, (d, v, ln) in dv.items()}
-    coords = {
-        "t": ("t", t, {"long_name": "gradient-flow time (DMFT paper eq. 6)", "units": "1"}),
-        "seed": ("seed", np.asarray(cfg.seed_list()),
-                 {"long_name": "seed of dataset, target and initialisation", "units": "1"}),
-        "i": ("i", np.arange(N), {"long_name": "hidden unit", "units": "1"}),
-        "j": ("j", np.arange(N), {"long_name": "hidden unit", "units": "1"}),
-    }
-    long_names = {"alpha": "output scale alpha (laziness)", "eps": "quadratic part eps of phi"}
+        data_vars["held_out_loss"] = (dims, shaped(held))
+    data_vars = {name: xr.Variable(d, v) for name, (d, v) in data_vars.items()}
+    coords = {"t": ("t", t), "seed": ("seed", np.asarray(cfg.seed_list())), "i": ("i", np.arange(N)),
+              "j": ("j", np.arange(N))}
     for name, values in sweep.items():
-        coords[name] = (name, np.asarray(values, dtype=float),
-                        {"long_name": long_names[name], "units": "1"})
-    ds = xr.Dataset(data_vars, coords=coords)
+        coords[name] = (name, np.asarray(values, dtype=float))
+    ds = SCHEMA.apply(xr.Dataset(data_vars, coords=coords), cfg)
     for name in ("alpha", "eps"):
         if name not in sweep:
             ds.attrs[name] = float(getattr(cfg, name))

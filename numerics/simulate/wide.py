@@ -58,6 +58,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grokking_workbench.numerics import model, validate
+from grokking_workbench.numerics.schema import Schema, Var
 from grokking_workbench.numerics.validate import InputError
 
 log = logging.getLogger(__name__)
@@ -545,22 +546,42 @@ def _simulate(cfg: WideConfig, progress):
     return _dataset(cfg, rec, steps, status)
 
 
-_LONG_NAMES = {
-    "train_loss": "train loss (1/P) sum_mu (y_mu - f~_mu)^2 of the centred predictor",
-    "held_out_loss": "loss on held-out points",
-    "held_out_loss_se": "standard error of the held-out loss (sd of the squared residuals / sqrt(held_out))",
-    "test_loss": "population test loss <(y - f~)^2>",
-    "variance_error": "variance error (Kumar et al. eq. 6)",
-    "misalignment_error": "misalignment error (Kumar et al. eq. 6)",
-    "linear_power": "power in linear modes (Kumar et al. eq. 6)",
-    "feature_alignment": "cosine tr(B* B) / (|B*|_F |B|_F) of the learned quadratic form B of f~ "
-                         "with the target's B*",
-    "ntk_alignment": "double-centred CKA of the current NTK with the labels (Kumar et al. Sec. 5)",
-    "weight_norm": "root-mean-square weight norm sqrt(sum_i |w_i|^2 / (N D))",
-    "param_change": "relative weight change |W - W0|_F / |W0|_F (Kumar et al. Fig. 7)",
-    "mean_readout": "mean readout (1/N) sum_i v_i",
-    "A": "overlap A_i = w_i . beta / D with the (first) target direction",
-}
+def _test_loss_name(cfg) -> str:
+    """The long name of the test loss: exact, or estimated on the held-out points."""
+    name = "population test loss <(y - f~)^2>"
+    return name if cfg.exact_test_loss() else name + f" (estimated on {cfg.held_out} held-out points)"
+
+
+# The dataset's variables and coordinates; the leading dimensions of the records are the swept
+# parameters (alpha, eps, sigma, aligned: those given as lists), so their dimensions are not
+# declared; each variable is recorded only when the configuration asks for it
+SCHEMA = Schema({
+    "t": Var("training time t = steps x dt (learning rate eta_0 / alpha^2, eta_0 = dt N / 2)", "1", ("t",)),
+    "seed": Var("seed of dataset, target and initialisation", "1", ("seed",)),
+    "i": Var("hidden unit", "1", ("i",)),
+    "alpha": Var("output scale alpha", "1", ("alpha",), required=False),
+    "eps": Var("quadratic part eps of phi", "1", ("eps",), required=False),
+    "sigma": Var("initial weight scale sigma", "1", ("sigma",), required=False),
+    "aligned": Var("fraction of the analytic solution added to the initial weights", "1", ("aligned",),
+                   required=False),
+    "train_loss": Var("train loss (1/P) sum_mu (y_mu - f~_mu)^2 of the centred predictor", "1"),
+    "held_out_loss": Var("loss on held-out points", "1", required=False),
+    "held_out_loss_se": Var("standard error of the held-out loss (sd of the squared residuals / "
+                            "sqrt(held_out))", "1", required=False),
+    "test_loss": Var(_test_loss_name, "1", required=False),
+    "variance_error": Var("variance error (Kumar et al. eq. 6)", "1", required=False),
+    "misalignment_error": Var("misalignment error (Kumar et al. eq. 6)", "1", required=False),
+    "linear_power": Var("power in linear modes (Kumar et al. eq. 6)", "1", required=False),
+    "feature_alignment": Var("cosine tr(B* B) / (|B*|_F |B|_F) of the learned quadratic form B of f~ "
+                             "with the target's B*", "1", required=False),
+    "ntk_alignment": Var("double-centred CKA of the current NTK with the labels (Kumar et al. Sec. 5)", "1",
+                         required=False),
+    "weight_norm": Var("root-mean-square weight norm sqrt(sum_i |w_i|^2 / (N D))", "1", required=False),
+    "param_change": Var("relative weight change |W - W0|_F / |W0|_F (Kumar et al. Fig. 7)", "1",
+                        required=False),
+    "mean_readout": Var("mean readout (1/N) sum_i v_i", "1", required=False),
+    "A": Var("overlap A_i = w_i . beta / D with the (first) target direction", "1", required=False),
+})
 
 
 def _dataset(cfg: WideConfig, rec: dict, steps, status: str):
@@ -583,24 +604,12 @@ def _dataset(cfg: WideConfig, rec: dict, steps, status: str):
     for name, values in rec.items():
         x = arr(values, (N,) if name == "A" else ())
         if x is not None:
-            data_vars[name] = (dims + (("i",) if name == "A" else ()), x,
-                               {"long_name": _LONG_NAMES[name], "units": "1"})
-    if not cfg.exact_test_loss():
-        data_vars["test_loss"][2]["long_name"] += f" (estimated on {cfg.held_out} held-out points)"
-    coords = {
-        "t": ("t", steps[:T] * cfg.dt, {"long_name": "training time t = steps x dt "
-                                        "(learning rate eta_0 / alpha^2, eta_0 = dt N / 2)",
-                                        "units": "1"}),
-        "seed": ("seed", np.asarray(cfg.seed_list()),
-                 {"long_name": "seed of dataset, target and initialisation", "units": "1"}),
-        "i": ("i", np.arange(N), {"long_name": "hidden unit", "units": "1"}),
-    }
-    long = {"alpha": "output scale alpha", "eps": "quadratic part eps of phi",
-            "sigma": "initial weight scale sigma",
-            "aligned": "fraction of the analytic solution added to the initial weights"}
+            data_vars[name] = (dims + (("i",) if name == "A" else ()), x)
+    coords = {"t": ("t", steps[:T] * cfg.dt), "seed": ("seed", np.asarray(cfg.seed_list())),
+              "i": ("i", np.arange(N))}
     for name, values in sweep.items():
-        coords[name] = (name, np.asarray(values, float), {"long_name": long[name], "units": "1"})
-    ds = xr.Dataset(data_vars, coords=coords)
+        coords[name] = (name, np.asarray(values, float))
+    ds = SCHEMA.apply(xr.Dataset(data_vars, coords=coords), cfg)
     for name in _SWEEPS:
         if name not in sweep:
             ds.attrs[name] = float(getattr(cfg, name))

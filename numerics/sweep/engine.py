@@ -57,6 +57,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from grokking_workbench.numerics.io import _jsonable, config_hash
+from grokking_workbench.numerics.schema import Schema, Var
 from grokking_workbench.numerics.sweep.store import OK, CellStore
 from grokking_workbench.numerics.validate import InputError, positive_int
 
@@ -78,6 +79,19 @@ class Variable:
     units: str = "1"
     dims: tuple = ()
 
+    def attrs(self) -> dict[str, str]:
+        """``{"long_name": ..., "units": ...}``."""
+        return {"long_name": self.long_name, "units": self.units}
+
+
+# The variables every sweep's dataset has beside its results, on the grid's dimensions
+CELLS = Schema({
+    "cell_status": Var("status of the cell (ok, failed, diverged, lost: its task killed its workers, "
+                       "pending: not run)", "1"),
+    "cell_message": Var("why the cell is not ok (empty when ok)", "1"),
+    "cell_seconds": Var("compute time of the cell (its block's time / its size)", "s"),
+})
+
 
 @dataclass
 class Sweep:
@@ -91,6 +105,20 @@ class Sweep:
     coords: dict[str, Variable] = field(default_factory=dict)
     extra_coords: dict[str, tuple[Sequence, Variable]] = field(default_factory=dict)
     block_size: int = 1
+
+    def schema(self) -> Schema:
+        """The schema of the sweep's dataset: the results on the grid (and their extra
+        dimensions), the cells' status and the coordinates."""
+        grid = tuple(self.dims)
+
+        def var(v: Variable, dims: tuple) -> Var:
+            return Var(v.long_name.replace("{", "{{").replace("}", "}}"), v.units, dims)
+
+        entries = {name: var(self.coords.get(name, Variable(name)), (name,)) for name in grid}
+        entries.update({name: var(v, (name,)) for name, (_, v) in self.extra_coords.items()})
+        entries.update({name: var(v, grid + tuple(v.dims)) for name, v in self.variables.items()})
+        entries.update({name: Var(v.long_name, v.units, grid) for name, v in CELLS.items()})
+        return Schema(entries)
 
     def cells(self) -> list[dict]:
         """Every cell, in grid (C) order: one dict {dimension: value} per combination."""
@@ -407,8 +435,7 @@ def to_dataset(sweep: Sweep, cells: list[dict], records: dict[int, dict],
             if name in rec["values"]:
                 value = rec["values"][name]
                 arr[pos] = np.nan if value is None else np.asarray(value, dtype=float)
-        data[name] = (grid_dims + tuple(var.dims), arr.reshape(shape + arr.shape[1:]),
-                      {"long_name": var.long_name, "units": var.units})
+        data[name] = (grid_dims + tuple(var.dims), arr.reshape(shape + arr.shape[1:]), var.attrs())
     status = np.full(len(cells), PENDING, dtype=object)
     message = np.full(len(cells), "", dtype=object)
     seconds = np.full(len(cells), np.nan)
@@ -416,20 +443,15 @@ def to_dataset(sweep: Sweep, cells: list[dict], records: dict[int, dict],
         status[pos], message[pos], seconds[pos] = rec["status"], rec["message"], rec["seconds"]
     for pos, why in lost.items():
         status[pos], message[pos] = LOST, why
-    data["cell_status"] = (grid_dims, status.reshape(shape).astype(str),
-                           {"long_name": "status of the cell (ok, failed, diverged, lost: its task "
-                            "killed its workers, pending: not run)", "units": "1"})
-    data["cell_message"] = (grid_dims, message.reshape(shape).astype(str),
-                            {"long_name": "why the cell is not ok (empty when ok)", "units": "1"})
-    data["cell_seconds"] = (grid_dims, seconds.reshape(shape),
-                            {"long_name": "compute time of the cell (its block's time / its size)",
-                             "units": "s"})
+    data["cell_status"] = (grid_dims, status.reshape(shape).astype(str), CELLS.attrs("cell_status"))
+    data["cell_message"] = (grid_dims, message.reshape(shape).astype(str), CELLS.attrs("cell_message"))
+    data["cell_seconds"] = (grid_dims, seconds.reshape(shape), CELLS.attrs("cell_seconds"))
     coords = {}
     for name, values in sweep.dims.items():
         var = sweep.coords.get(name, Variable(name))
-        coords[name] = (name, np.asarray(values), {"long_name": var.long_name, "units": var.units})
+        coords[name] = (name, np.asarray(values), var.attrs())
     for name, (values, var) in sweep.extra_coords.items():
-        coords[name] = (name, np.asarray(values), {"long_name": var.long_name, "units": var.units})
+        coords[name] = (name, np.asarray(values), var.attrs())
     counts = {s: int((status == s).sum()) for s in np.unique(status.astype(str))}
     not_ok = {s: n for s, n in counts.items() if s != OK}
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
