@@ -262,8 +262,8 @@ def plot(ds):
 
 register(name="dmft-common-mode",
          summary="common-mode offset of sum_i A_i at gamma = 4 against D: chance, finite size, or a missing term",
-         claim="DMFT paper Fig. 3 (the order parameters A_i(t) of large-D networks follow the DMFT); an "
-               "earlier comparison left sum_i A_i 2-3 standard errors below the DMFT at D = 2000",
+         claim="DMFT paper Fig. 3: the order parameters A_i(t) of large-D networks follow the DMFT (an "
+               "earlier comparison left sum_i A_i 2-3 standard errors below the DMFT at D = 2000)",
          quick=CommonModeConfig(Ds=(200, 400), seeds=6, t_max=20.0, t_late=10.0, records=15,
                                 compare_times=(5.0, 10.0, 20.0), step_check_D=200, samples=1600),
          full=CommonModeConfig(), run=run, plot=plot, statements=statements,
