@@ -168,6 +168,8 @@ _NH_STYLE = {"eq5": ":", "sigma2": "--", "authors_code": "-."}
 
 def plot(ds):
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
     from grokking_workbench.numerics import statistics as st
 
@@ -178,12 +180,16 @@ def plot(ds):
         E = ds[var].isel(seed=s).values
         lines = [ax.plot(ds.step, E[:, k], lw=1)[0] for k in range(E.shape[1])]
         marks = []
+        last = float(ds.step[-1])
         for name in ds.normalisation.values:
             nh = float(ds.n_h.sel(normalisation=name).isel(seed=s))
-            if np.isfinite(nh) and nh <= float(ds.step[-1]):
-                marks.append(ax.axvline(3 * nh, color="k", ls=_NH_STYLE.get(str(name), "-"), lw=0.8,
-                                        label=f"3 n_h ({name})"))
-        ax.set(xlabel="step", ylabel="normalised embedding", title=f"{title}, seed {s}")
+            style = dict(color="k", ls=_NH_STYLE.get(str(name), "-"), lw=0.8)
+            if np.isfinite(nh) and 3 * nh <= last:
+                marks.append(ax.axvline(3 * nh, **style, label=f"3 n_h ({name})"))
+            else:                                   # named in the legend, not drawn
+                marks.append(Line2D([], [], **style, label=f"3 n_h ({name}) = {3 * nh:.3g}: beyond the budget"))
+        ax.set(xlabel="step", ylabel="normalised embedding", title=f"{title}, seed {s}", xlim=(0, last))
+        ax.xaxis.set_major_locator(MaxNLocator(5))
         if marks:
             ax.legend(handles=marks, fontsize=6, loc="lower right")
     fig.legend(lines, [f"E_{k}" for k in range(len(lines))], loc="outside left upper", fontsize=6,
