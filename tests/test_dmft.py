@@ -307,3 +307,37 @@ def test_dmft_matches_simulation_ensembles_at_two_gammas():
     ds = dmft.run_gamma(cfg)
     z = np.concatenate([ds.z_train.values.ravel(), ds.z_test.values.ravel()])
     assert np.nanmax(np.abs(z)) < 4.0
+
+
+@pytest.mark.parametrize("memory", [math.inf, 2.0])
+def test_fields_on_output_nodes_leave_the_march_unchanged(memory):
+    """A march that keeps Cg and Rh only between output nodes (O(T) memory for them) computes
+    exactly what the march with the full (T+1)^2 fields does, and its stored blocks are the full
+    fields at those nodes."""
+    p = problem(make_grid(8.0, 0.1, growth=0.05, h_max=0.4), memory=memory)
+    noise = sw.Noise.draw(200, p, 5)
+    full = sw.sweep(p, noise)
+    nodes = solver.two_time_nodes(p.T, 9)
+    lean = sw.sweep(p, noise, nodes=nodes)
+    for name in ("A", "Cw_diag", "train_loss", "gap_sum"):
+        np.testing.assert_array_equal(getattr(lean, name), getattr(full, name))
+    np.testing.assert_array_equal(lean.fields.Rhs, full.fields.Rhs)
+    np.testing.assert_array_equal(lean.fields.Rh, full.fields.Rh[np.ix_(nodes, nodes)])
+    np.testing.assert_array_equal(lean.fields.Cg, full.fields.Cg[np.ix_(nodes, nodes)])
+    assert lean.fields.Rh.shape == (len(nodes), len(nodes), 2, 2)
+    with pytest.raises(ValueError, match="output nodes"):
+        sw.sweep(p, noise, nodes=nodes, source="cholesky")
+
+
+def test_solver_keeps_two_time_fields_on_output_nodes_beyond_the_dense_limit(monkeypatch):
+    """Past DENSE_LIMIT a march stores its fields only on the two-time output nodes; its dataset
+    equals the one from full fields (two-time functions on the same nodes)."""
+    cfg = small(t_max=4.0, samples=100, replicas=2, error_estimate=True, scheme="imex2")
+    monkeypatch.setattr(solver, "DENSE_LIMIT", 4)
+    full = solver.to_dataset(solver.solve(cfg), 5)
+    sol = solver.solve(cfg, two_time_points=5)
+    assert sol.result.nodes is not None and len(sol.result.nodes) == 5
+    lean = solver.to_dataset(sol, 5)
+    for name in ("train_loss", "test_loss", "A", "C", "Cg", "Rh", "test_loss_mc", "test_loss_disc"):
+        np.testing.assert_array_equal(lean[name].values, full[name].values)
+    np.testing.assert_array_equal(lean.t2.values, full.t2.values)

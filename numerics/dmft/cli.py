@@ -105,7 +105,8 @@ def main(args) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             try:
-                sol = solver.solve(cfg, checkpoint=write, start=start, start_residuals=residuals)
+                sol = solver.solve(cfg, checkpoint=write, start=start, start_residuals=residuals,
+                                   two_time_points=None if cfg.method == "iterate" else args.two_time_points)
             except sweep.CovarianceError as exc:
                 print(f"grokking dmft: {exc}", file=sys.stderr)
                 return EXIT_DIVERGED

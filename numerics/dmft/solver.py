@@ -222,8 +222,13 @@ def online_limit(cfg: DMFTConfig, noise: sw.Noise) -> sw.SweepResult:
 
 
 def solve(cfg: DMFTConfig, *, checkpoint=None, start: sw.Fields | None = None,
-          start_residuals: list[float] | None = None) -> Solution:
+          start_residuals: list[float] | None = None, two_time_points: int | None = None) -> Solution:
     """Solve the DMFT.
+
+    ``two_time_points``: a march whose w-system is too large for the dense two-time outputs
+    (:data:`DENSE_LIMIT`) keeps the fields Cg and Rh only between the nodes of
+    :func:`two_time_nodes` (about this many; None: every node), so that their memory grows like
+    T points^2 instead of T^2 (``SweepResult.nodes``); the one-time results are the same.
 
     ``iterate``: ``checkpoint(solution)`` is called after every iterate with the solution of the
     last map evaluation and, in ``solution.state``, the next iterate; ``start`` (a saved
@@ -236,7 +241,7 @@ def solve(cfg: DMFTConfig, *, checkpoint=None, start: sw.Fields | None = None,
 
     check_config(cfg)
     if cfg.method == "march" or math.isinf(cfg.gamma):
-        return _march_with_errors(cfg)
+        return _march_with_errors(cfg, two_time_points)
     p = cfg.problem()
     noise = sw.Noise.draw(cfg.samples, p, cfg.seed)
     t0 = time.perf_counter()
@@ -310,7 +315,17 @@ def _one_time(cfg: DMFTConfig, res: sw.SweepResult) -> dict[str, np.ndarray]:
             "test_loss": th.test_loss(res.A, res.Cw_diag, cfg.alpha, cfg.eps)}
 
 
-def _march_with_errors(cfg: DMFTConfig) -> Solution:
+def output_nodes(cfg: DMFTConfig, T: int, two_time_points: int | None) -> np.ndarray | None:
+    """The nodes between which a march keeps its two-time fields (:func:`solve`): None (every
+    node) when the dense two-time outputs are computed or every node is asked for, or when the
+    fields feed a Cholesky source or exact Jacobians."""
+    dense = (T + 1) * cfg.N <= DENSE_LIMIT
+    if dense or two_time_points is None or cfg.estimator != "probe" or cfg.source != "empirical":
+        return None
+    return two_time_nodes(T, two_time_points)
+
+
+def _march_with_errors(cfg: DMFTConfig, two_time_points: int | None = None) -> Solution:
     """``replicas`` independent marches of samples / replicas paths each, averaged; their spread
     is the Monte-Carlo error of the average (standard error, ddof = 1). With ``error_estimate``,
     each replica is also solved on the coarse grid (every other node, the same random numbers at
@@ -323,12 +338,13 @@ def _march_with_errors(cfg: DMFTConfig) -> Solution:
     grid = p.grid
     t0 = time.perf_counter()
     per = cfg.samples // cfg.replicas
+    nodes = output_nodes(cfg, grid.T, two_time_points)
     results, curves, coarse = [], [], []
     total = None
     stopped = None
     for k, seed in enumerate(replica_seeds(cfg)):
         noise = sw.Noise.draw(per, p, seed)
-        res = sw.sweep(p, noise, estimator=cfg.estimator, source=cfg.source)
+        res = sw.sweep(p, noise, estimator=cfg.estimator, source=cfg.source, nodes=nodes)
         if interrupt.requested():
             if res.steps < 1:
                 stopped = (f"interrupted after replica {k} of {cfg.replicas} (the average of the {k} "
@@ -350,7 +366,8 @@ def _march_with_errors(cfg: DMFTConfig) -> Solution:
         if cfg.error_estimate:
             pc = cfg.problem()
             pc.grid = grid.coarse()
-            partner = sw.sweep(pc, noise.every_other(), estimator=cfg.estimator, source=cfg.source)
+            partner = sw.sweep(pc, noise.every_other(), estimator=cfg.estimator, source=cfg.source,
+                               nodes=None if nodes is None else np.zeros(1, int))   # its fields are not used
             coarse.append(_one_time(cfg, partner))
             if partner.diverged is not None:
                 coarse[-1]["diverged"] = partner.diverged
@@ -392,7 +409,7 @@ def _average(results: list[sw.SweepResult], fields: sw.Fields) -> sw.SweepResult
     return sw.SweepResult(fields, mean(lambda r: r.A), mean(lambda r: r.Cw_diag), mean(lambda r: r.train_loss),
                           np.sqrt(mean(lambda r: r.train_loss_se ** 2) / len(results)), noise,
                           min(r.steps for r in results), seconds, min(div) if div else None,
-                          results[0].grid, mean(lambda r: r.gap_sum))
+                          results[0].grid, mean(lambda r: r.gap_sum), results[0].nodes)
 
 
 def _error_estimates(grid: Grid, fine: list[dict], coarse: list[dict]) -> dict:
@@ -600,8 +617,13 @@ def to_dataset(sol: Solution, two_time_points: int | None = None):
     gap = gap_formula(cfg, res)
     dense = (res.grid.T + 1) * N <= DENSE_LIMIT
     w = w_solution(cfg, res) if dense else None
-    k = two_time_nodes(n - 1, two_time_points)
-    two = lambda arr: arr[np.ix_(k, k)]   # noqa: E731
+    if res.nodes is None:
+        k = two_time_nodes(n - 1, two_time_points)
+        two = lambda arr: arr[np.ix_(k, k)]   # noqa: E731
+    else:                                     # the fields are held only between res.nodes
+        kept = np.flatnonzero(res.nodes <= n - 1)
+        k = res.nodes[kept]
+        two = lambda arr: arr[np.ix_(kept, kept)]   # noqa: E731
     tt = ("t2", "s", "i", "j")
     extra = {"A": ("i",), "C": ("i", "j")}
     ds = xr.Dataset(

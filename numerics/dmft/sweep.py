@@ -210,6 +210,80 @@ class Fields:
         return Fields(self.Cg.copy(), self.Rh.copy(), self.Rhs.copy())
 
 
+class _RecentRows:
+    """Rh held as its last ``depth`` rows (the march reads rows k and k - 1 of the fields while it
+    writes row k + 1), with the blocks between the output ``nodes`` copied aside as each row is
+    completed: O(T) memory instead of O(T^2). Indexed like the (T+1, T+1, N, N) array it stands
+    for, ``rows[n]``, ``rows[n, m]`` and ``rows[n, a:b]``, for the rows it still holds."""
+
+    def __init__(self, T: int, N: int, nodes: np.ndarray, dtype, depth: int = 3):
+        self.rows = np.zeros((depth, T + 1, N, N), dtype)
+        self.held = np.full(depth, -1)
+        self.out = _NodeBlocks(T, N, nodes, dtype)
+
+    def _slot(self, n: int) -> int:
+        slot = n % len(self.rows)
+        if self.held[slot] != n:
+            raise IndexError(f"row {n} of the fields is no longer held (rows held: {sorted(self.held)})")
+        return slot
+
+    def __getitem__(self, key):
+        n, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
+        return self.rows[self._slot(int(n))][rest] if rest else self.rows[self._slot(int(n))]
+
+    def __setitem__(self, key, value):
+        n, rest = key[0], key[1:]
+        n = int(n)
+        slot = n % len(self.rows)
+        if self.held[slot] != n:                  # a new row replaces the oldest
+            self.rows[slot] = 0
+            self.held[slot] = n
+        self.rows[slot][rest] = value
+
+    def complete(self, n: int) -> None:
+        """Row n is final: keep its blocks at the output nodes."""
+        self.out.take_row(n, self.rows[self._slot(n)])
+
+
+class _NodeBlocks:
+    """A two-time field stored only between the output ``nodes``: (K, K, N, N)."""
+
+    def __init__(self, T: int, N: int, nodes: np.ndarray, dtype):
+        self.nodes = np.asarray(nodes, dtype=int)
+        self.index = np.full(T + 1, -1)
+        self.index[self.nodes] = np.arange(len(self.nodes))
+        self.blocks = np.zeros((len(self.nodes), len(self.nodes), N, N), dtype)
+
+    def take_row(self, n: int, row: np.ndarray) -> None:
+        """Row n (blocks (m, N, N) for m = 0 .. at least n) if n is an output node; the upper
+        triangle is filled by symmetry where the field is symmetric (see :class:`_SymmetricSink`)."""
+        i = self.index[n]
+        if i >= 0:
+            cols = self.nodes[self.nodes <= n]
+            self.blocks[i, :len(cols)] = row[cols]
+
+
+class _SymmetricSink:
+    """Cg, which the march writes (row n and, by symmetry, column n: ``Cg[n, :n+1] = ...`` and
+    ``Cg[:n+1, n] = ...``) but never reads when its source is empirical: only the blocks between
+    output nodes are kept."""
+
+    def __init__(self, T: int, N: int, nodes: np.ndarray, dtype):
+        self.out = _NodeBlocks(T, N, nodes, dtype)
+
+    def __setitem__(self, key, value):
+        n, cols = key
+        if isinstance(n, (int, np.integer)):      # the row; the column is its transpose
+            self.out.take_row(int(n), np.asarray(value))
+            i = self.out.index[int(n)]
+            if i >= 0:
+                k = int((self.out.nodes <= n).sum())
+                self.out.blocks[:k, i] = np.transpose(self.out.blocks[i, :k], (0, 2, 1))
+
+    def __getitem__(self, key):
+        raise IndexError("Cg is stored only between output nodes in a march with an empirical source")
+
+
 @dataclass
 class SweepResult:
     """Estimates (``fields``), the exact w-process statistics, losses and error estimates."""
@@ -225,6 +299,7 @@ class SweepResult:
     diverged: int | None = None                  # first node with a non-finite statistic
     grid: Grid | None = None
     gap_sum: np.ndarray | None = None            # sum_ij sum_j G[n, j]_ij Cg[n, j]_ij per node
+    nodes: np.ndarray | None = None              # fields stored only between these nodes (None: all)
 
 
 NUGGET = 1e-6   # relative regularisation of the causal Cholesky factor of C^g (see sweep)
@@ -249,7 +324,7 @@ def _cholesky_psd(M: np.ndarray, what: str, scale: float | None = None) -> np.nd
 
 @np.errstate(over="ignore", invalid="ignore")   # divergence is detected and reported instead
 def sweep(problem: Problem, noise: Noise, *, frozen: Fields | None = None, estimator: str = "probe",
-          until: int | None = None, source: str | None = None) -> SweepResult:
+          until: int | None = None, source: str | None = None, nodes=None) -> SweepResult:
     """One causal sweep (see the module docstring).
 
     ``frozen``: evaluate the fixed-point map F(frozen) instead of marching.
@@ -260,13 +335,20 @@ def sweep(problem: Problem, noise: Noise, *, frozen: Fields | None = None, estim
     second moment of g as its covariance at every pair of times, at a cost O(S^2 N) per node;
     ``cholesky`` (the default when ``frozen``, where the covariance is an input): the causal block
     Cholesky factor of Cg, extended one node at a time, O((n N)^2) per node.
+    ``nodes``: keep the two-time fields Cg and Rh only between these nodes (the march itself needs
+    only the last rows of Rh and, with the empirical source, no Cg): O(T) memory for them instead
+    of O(T^2). Only for a march (not ``frozen``) with the ``probe`` estimator and the empirical
+    source; the result's fields are then (K, K, N, N) on ``nodes`` (``SweepResult.nodes``).
     """
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     source = source or ("cholesky" if frozen is not None else "empirical")
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
-    state = _SweepState(problem, noise, frozen, estimator)
+    if nodes is not None and (frozen is not None or estimator != "probe" or source != "empirical"):
+        raise ValueError("fields on output nodes only need a march with the probe estimator and the "
+                         "empirical source")
+    state = _SweepState(problem, noise, frozen, estimator, nodes)
     state.source = source
     last = problem.T if until is None else until
     t = problem.grid.t
@@ -281,6 +363,8 @@ def sweep(problem: Problem, noise: Noise, *, frozen: Fields | None = None, estim
         state.sample_paths(n)
         state.clock("sampling")
         state.estimate_fields(n)
+        if nodes is not None:
+            state.estimates.Rh.complete(n)
         state.clock("responses")
         if not state.finite(n):
             state.diverged = n
@@ -343,7 +427,7 @@ class _SweepState:
     probes, ``*_star`` tangents in the direction h_*.
     """
 
-    def __init__(self, p: Problem, noise: Noise, frozen: Fields | None, estimator: str):
+    def __init__(self, p: Problem, noise: Noise, frozen: Fields | None, estimator: str, nodes=None):
         N, T, S = p.N, p.T, noise.S
         self.p, self.noise, self.estimator = p, noise, estimator
         self.N, self.T, self.S = N, T, S
@@ -355,7 +439,12 @@ class _SweepState:
         self.theta = 0.5 if grid.scheme == "imex2" else 0.0   # trapezoidal weight of the rate
         self.memory_start = memory_band(grid.t, p.memory)     # first node of each node's memory
         self.dtype = np.dtype(p.precision)
-        self.estimates = Fields.zeros(T, N, self.dtype)
+        self.nodes = None if nodes is None else np.asarray(nodes, dtype=int)
+        if self.nodes is None:
+            self.estimates = Fields.zeros(T, N, self.dtype)
+        else:
+            self.estimates = Fields(_SymmetricSink(T, N, self.nodes, self.dtype),
+                                    _RecentRows(T, N, self.nodes, self.dtype), np.zeros((T + 1, N)))
         self.inputs = frozen if frozen is not None else self.estimates   # fields driving the w-process
         self.frozen = frozen is not None
         size = (T + 1) * N
@@ -511,8 +600,9 @@ class _SweepState:
         cur = slice(n * N, (n + 1) * N)
         g_history = self.gradient_paths[0]
         g = g_history[cur].astype(np.float64)
-        estimates.Cg[n, :n + 1] = _history_mean(g, g_history[:(n + 1) * N])
-        estimates.Cg[:n + 1, n] = np.transpose(estimates.Cg[n, :n + 1], (0, 2, 1))
+        row = _history_mean(g, g_history[:(n + 1) * N])
+        estimates.Cg[n, :n + 1] = row
+        estimates.Cg[:n + 1, n] = np.transpose(row, (0, 2, 1))
         dphi_h, dphi_u = self.dphi_h, self.dphi_u
         # control variates: Jg(h) - Jg(u), dg/dh_* and Delta^2 of the path minus their Gaussian input's;
         # the diagonal phi''(h) Delta_h - phi''(u) Delta_u is written as
@@ -625,8 +715,12 @@ class _SweepState:
         noise_level = {k: float(np.sqrt(np.mean(np.concatenate(v) ** 2))) if v else 0.0
                        for k, v in self.se.items()}
         steps = last if self.diverged is None else self.diverged - 1
-        return SweepResult(self.estimates, self.A, self.Cw_diag, self.train, self.train_se,
-                           noise_level, steps, self.seconds, self.diverged, self.p.grid, self.gap_sum)
+        fields = self.estimates
+        if self.nodes is not None:
+            fields = Fields(fields.Cg.out.blocks, fields.Rh.out.blocks, fields.Rhs)
+        return SweepResult(fields, self.A, self.Cw_diag, self.train, self.train_se,
+                           noise_level, steps, self.seconds, self.diverged, self.p.grid, self.gap_sum,
+                           self.nodes)
 
 
 def rate_memory_part(Rh: np.ndarray, k: int, lo: int = 0) -> np.ndarray:
