@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -393,7 +394,7 @@ class _WeightRecursion:
     time-major ((T + 1) N, K): rows n N .. (n + 1) N - 1 hold node n."""
 
     def __init__(self, state: "_SweepState", K: int, dtype=np.float64):
-        self.s = state
+        self.s = weakref.proxy(state)             # no reference cycle: a finished sweep's arrays are freed at once
         N, T = state.N, state.T
         self.history = np.zeros(((T + 1) * N, K), dtype=dtype)
         self.memory_prev = np.zeros((N, K))       # E_{k-1}, the explicit memory of the previous step
