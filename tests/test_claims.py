@@ -91,6 +91,20 @@ def test_committed_result_yields_statements(name):
         assert statement and evidence and verdict in st.VERDICTS
 
 
+@pytest.mark.parametrize("name", COMMITTED)
+def test_committed_result_follows_its_schema(name):
+    """Every committed full result has the variables, long names, units and dimensions its
+    experiment declares (numerics.schema)."""
+    from grokking_workbench.numerics import io
+
+    exp = registry.get(name)
+    ds = io.read_dataset(ROOT / "results" / name / "full.nc")
+    exp.schema.check_dataset(ds)
+    for var, entry in exp.schema.items():
+        if var in ds.variables and not callable(entry.long_name) and "{" not in entry.long_name:
+            assert ds[var].attrs.get("units") == entry.units, var
+
+
 def test_criteria_changes_name_experiments_with_old_verdicts():
     known = registry.experiments()
     for name, changes in criteria.CHANGES.items():
