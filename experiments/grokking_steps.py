@@ -94,7 +94,7 @@ def run(config: Config):
                    rqi_delta=config.rqi_delta, num_threads=config.num_threads, progress=True)
     shape = (len(fr), S)
     lam = np.stack([rates[k].reshape(shape) for k in norms])
-    n_th = np.where(lam > 0, 1.0 / np.where(lam > 0, lam, 1.0) / config.embedding_lr, np.inf)
+    n_th = rep.steps_to_grok(lam, config.embedding_lr)
     n_net = np.where(res.steps_to_rqi >= 0, res.steps_to_rqi, np.nan).reshape(shape).astype(float)
     dims = ("fraction", "seed")
     ndims = ("normalisation",) + dims

@@ -60,11 +60,6 @@ class Config:
     num_threads: int | None = 1
 
 
-def _steps(lam, eta: float) -> np.ndarray:
-    """n_h = 1/(lambda_3 eta), +inf where lambda_3 = 0."""
-    return np.where(lam > 0, 1.0 / np.where(lam > 0, lam, 1.0) / eta, np.inf)
-
-
 # The dataset's variables and coordinates
 SCHEMA = Schema({
     "step": Var("training step", "1", ("step",)),
@@ -152,7 +147,7 @@ def run(config: Config):
             "lambda3": (("normalisation", "seed"), np.stack([rates[k] for k in norms])),
             "rqi_theory_3nh": ("seed", rqi_th_3nh),
             "steps_to_rqi_network": ("seed", np.where(res.steps_to_rqi >= 0, res.steps_to_rqi, np.nan).astype(float)),
-            "n_h": (("normalisation", "seed"), np.stack([_steps(rates[k], config.embedding_lr) for k in norms])),
+            "n_h": (("normalisation", "seed"), np.stack([rep.steps_to_grok(rates[k], config.embedding_lr) for k in norms])),
         },
         coords={"step": ("step", steps_rec),
                 "time": ("step", times),

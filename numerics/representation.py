@@ -28,6 +28,8 @@ the two.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from grokking_workbench.numerics.validate import InputError, positive_int
@@ -241,14 +243,18 @@ def theory_over_splits(p: int, masks: np.ndarray, modulus: int | None = None,
     """Nullity n0, uniqueness and grokking rate of each training mask (Fig. 4a, Fig. 5a).
 
     Returns ``nullity`` (n,), ``unique`` (n, bool: n0 equals that of the full dataset),
-    ``lambda3`` (n,), ``n_parallelograms`` (n,).
+    ``lambda3`` (n,; eq. (8) with ``z0``, default p), ``rates`` (lambda_3 in each of the
+    :data:`NORMALISATIONS`, :func:`grokking_rates`) and ``n_parallelograms`` (n,).
     """
     gram, count = gram_matrices(p, masks, modulus)
     n_triv = trivial_nullity(p, modulus)
     lam_gram = spectrum(gram)
     n0 = nullity_from_spectrum(lam_gram)
-    lam = hessian_eigenvalues(gram, count, float(p if z0 is None else z0))
-    return {"nullity": n0, "unique": n0 == n_triv, "lambda3": grokking_rate(lam, n_triv),
+    lam3 = grokking_rate(hessian_eigenvalues(gram, count, float(p if z0 is None else z0)), n_triv)
+    eq5 = lam3 if z0 is None else grokking_rate(hessian_eigenvalues(gram, count, float(p)), n_triv)
+    rates = {"eq5": eq5, "sigma2": grokking_rate(lam_gram, n_triv),
+             "authors_code": np.full(len(gram), _authors_code_rate(p, modulus))}
+    return {"nullity": n0, "unique": n0 == n_triv, "lambda3": lam3, "rates": rates,
             "n_parallelograms": count}
 
 
@@ -281,14 +287,21 @@ def grokking_rates(p: int, masks: np.ndarray, modulus: int | None = None) -> dic
     ``eq5`` and ``sigma2`` are 0 where the split implies no unique representation; ``authors_code``
     never is (it ignores the split). Returns arrays of shape (n,).
     """
-    masks = np.atleast_2d(np.asarray(masks, dtype=bool))
-    gram, count = gram_matrices(p, masks, modulus)
-    n_triv = trivial_nullity(p, modulus)
-    s2 = spectrum(gram)
-    full = spectrum(gram_matrices(p, np.ones((1, masks.shape[1]), bool), modulus)[0])[0]
-    return {"eq5": grokking_rate(hessian_eigenvalues(gram, count, float(p)), n_triv),
-            "sigma2": grokking_rate(s2, n_triv),
-            "authors_code": np.full(len(masks), 2.0 * full[n_triv] / (p - 1))}
+    return theory_over_splits(p, masks, modulus)["rates"]
+
+
+@functools.lru_cache(maxsize=None)
+def _authors_code_rate(p: int, modulus: int | None = None) -> float:
+    """2 S_3^2 / (p - 1) of the full dataset (:func:`grokking_rates`, ``authors_code``)."""
+    A = constraint_matrix(quadruples(p, modulus=modulus), p)
+    return float(2.0 * spectrum(A.T @ A)[trivial_nullity(p, modulus)] / (p - 1))
+
+
+def steps_to_grok(lam: np.ndarray, eta: float) -> np.ndarray:
+    """n_h = 1/(lambda_3 eta) (Sec. 3.2), the predicted number of steps at step size ``eta``;
+    +inf where lambda_3 = 0 (no unique representation)."""
+    lam = np.asarray(lam, dtype=float)
+    return np.where(lam > 0, 1.0 / np.where(lam > 0, lam, 1.0) / eta, np.inf)
 
 
 def crossing(x: np.ndarray, y: np.ndarray, level: float = 0.5) -> float:
