@@ -8,7 +8,11 @@ h_n = t_{n+1} - t_n. The default grid grows its steps with t,
 so that steps are ``dt`` during the first time units (where the network fits its training set on
 a time scale of order 1 and alignment escapes), grow geometrically by a factor (1 + growth) per
 step, and stop growing at ``h_max`` (set by the stability of the explicit memory terms, see
-``docs/dmft.md``). ``uniform`` keeps h_n = dt. The last step is adjusted so that t_T = t_max, and
+``docs/dmft.md``). Before its first step of ``dt`` the default grid refines towards t = 0 by
+:data:`START_LEVELS` halvings (steps dt/16, dt/16, dt/8, dt/4, dt/2 reach t = dt): the first step
+of the multistep scheme is Euler (no history), and its local error, O(h_0^2), would otherwise
+dominate the first nodes, where the Monte-Carlo error (of order t^2) is smallest.
+``uniform`` keeps h_n = dt. The last step is adjusted so that t_T = t_max, and
 the number of steps T is made even, so that :meth:`Grid.coarse` (every other node, steps
 doubled) covers the same interval: a solve on the coarse grid is the step-halving partner that
 estimates the discretisation error.
@@ -33,6 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 
 SCHEMES = ("imex2", "euler")
+#: halvings of the first step of a non-uniform grid (module docstring)
+START_LEVELS = 4
 ORDER = {"imex2": 2, "euler": 1}
 
 
@@ -91,12 +97,15 @@ class Grid:
 
 def make_grid(t_max: float, dt: float, *, growth: float = 0.0, h_max: float | None = None,
               scheme: str = "imex2") -> Grid:
-    """The grid of the module docstring: first step ``dt``, h_n = min(h_max, max(dt, growth t_n));
-    ``growth = 0`` gives a uniform grid. T is made even (the last step is split if needed)."""
+    """The grid of the module docstring: h_n = min(h_max, max(dt, growth t_n)) from t = dt on,
+    reached by :data:`START_LEVELS` halvings when ``growth > 0``; ``growth = 0`` gives a uniform
+    grid. T is made even (the last step is split if needed)."""
     if h_max is None:
         h_max = dt
     h_max = max(h_max, dt)
     times = [0.0]
+    if growth > 0 and t_max > dt:
+        times += [dt * 2.0 ** (k - START_LEVELS) for k in range(START_LEVELS + 1)]
     while times[-1] < t_max * (1 - 1e-12):
         t = times[-1]
         step = min(h_max, max(dt, growth * t))
