@@ -18,10 +18,14 @@ replica, so that it has a Monte-Carlo error) and from each simulated dataset.
 Statements and their criteria (fixed before the full configuration was run):
 
 1. "The gap grows as gamma falls" (DMFT paper Sec. 2, Fig. 2a): the largest DMFT gap
-   max_t (L_test - L_train) increases along gamma = inf, 16, 8, 4. Reproduced when every
-   consecutive increase exceeds twice its error (replica SE and discretisation estimate in
-   quadrature); not reproduced when one decreases by more than twice its error; otherwise
-   inconclusive.
+   max_t (L_test - L_train) increases along gamma = inf, 16, 8, 4. With e(t) the error of the
+   gap (replica SE and discretisation estimate in quadrature), each gamma's largest gap lies
+   between max_t (gap - 2e) and max_t (gap + 2e) over the nodes the solve reached. Reproduced
+   when, for every consecutive pair, the lower bound at the smaller gamma exceeds the upper bound
+   at the larger; not reproduced when the upper bound at the smaller gamma is below the lower
+   bound at the larger; otherwise inconclusive. (Changed after the full run, see
+   ``experiments/criteria.py``: the criterion first compared the gaps at their argmax, which
+   for a solve whose Monte-Carlo error grows late can be a noise-dominated node.)
 2. "Larger alpha delays the fall of the test loss / the time to grok increases in alpha" (Fig. 1
    caption, Sec. 2 "Effect of eps and alpha"): DMFT time to grok at gamma = 8 increases along
    alpha = 0.25, 0.5, 1, 2. Reproduced when every consecutive increase exceeds twice the SE of
@@ -289,12 +293,21 @@ def statements(ds) -> list[tuple[str, str, str]]:
     """(statement, verdict, evidence) for the four statements of the module docstring."""
     out = []
     order = np.argsort(-ds.gamma.values)                       # inf, 16, 8, 4
-    gap, err = ds.gamma_max_gap.values[order], ds.gamma_max_gap_err.values[order]
-    diff, derr = np.diff(gap), np.hypot(err[1:], err[:-1])
+    lo, hi, where = [], [], []
+    for g in ds.gamma.values[order]:
+        run = ds.sel(gamma=g)
+        gap = (run.gamma_test_loss - run.gamma_train_loss).values
+        e = np.hypot(run.gamma_train_loss_err.values, run.gamma_test_loss_err.values)
+        ok = np.isfinite(gap) & np.isfinite(e) & (ds.t.values <= float(run.gamma_t_max))
+        lo.append(np.max((gap - 2 * e)[ok]))
+        hi.append(np.max((gap + 2 * e)[ok]))
+        where.append(float(ds.t.values[ok][np.argmax((gap - 2 * e)[ok])]))
+    lo, hi = np.array(lo), np.array(hi)
     out.append(("the train/test gap grows as gamma falls",
-                st.verdict(bool(np.all(diff > 2 * derr)), bool(np.any(diff < -2 * derr))),
-                f"max gap for gamma = {', '.join(f'{g:g}' for g in ds.gamma.values[order])}: "
-                + ", ".join(f"{a:.4f} +- {b:.4f}" for a, b in zip(gap, err))))
+                st.verdict(bool(np.all(lo[1:] > hi[:-1])), bool(np.any(hi[1:] < lo[:-1]))),
+                "largest gap between max_t (gap - 2 err) and max_t (gap + 2 err), for gamma = "
+                + ", ".join(f"{g:g}: [{a:.3f}, {b:.3f}] (lower bound at t = {w:.0f})"
+                            for g, a, b, w in zip(ds.gamma.values[order], lo, hi, where))))
     tg, se = ds.alpha_time_to_grok.values, ds.alpha_time_to_grok_se.values
     finite = np.isfinite(tg)
     step = np.diff(tg)
