@@ -228,6 +228,9 @@ def _add_dmft(sub) -> None:
     p.add_argument("--uniform", action="store_true", help="a uniform grid of step --dt")
     p.add_argument("--two-time-points", type=int, default=201,
                    help="march: store the two-time functions on about this many grid nodes")
+    p.add_argument("--workers", type=int, default=None,
+                   help="march: processes over which the replicas and their step-halving partners run "
+                        "(default: one per core, at most two per replica; the result does not depend on it)")
     _add_output(p, resume="iterate: continue from the solver state saved in --out (same configuration; "
                 "--max-iter may differ, each run adds at most --max-iter iterations); the result "
                 "equals the uninterrupted run's; a complete file is left as it is")

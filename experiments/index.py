@@ -188,9 +188,18 @@ def write(root: Path = Path("results"), readme: Path | None = None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    path = write(Path(args[0]) if args else Path("results"))
-    print(path)
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m grokking_workbench.experiments.index",
+                                 description="Regenerate the results index (RESULTS/index.md and the "
+                                             "README's table) from the committed full results.")
+    ap.add_argument("results", nargs="?", default="results", help="the results folder (default: results)")
+    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    root = Path(args.results)
+    if not root.is_dir():
+        print(f"results: no such folder: {root}", file=sys.stderr)
+        return 2
+    print(write(root))
     return 0
 
 

@@ -55,9 +55,19 @@ def polling():
         _state["polling"] -= 1
 
 
+def follow(event) -> None:
+    """In a worker process: stop also when ``event`` (a ``multiprocessing.Event`` that the parent
+    sets when it is asked to stop) is set, so a signal to the parent reaches the workers' loops."""
+    _state["event"] = event
+
+
 def requested() -> bool:
-    """Whether a signal asked the polling loop to stop."""
-    return _state["signal"] is not None and _state["polling"] > 0
+    """Whether a signal (to this process, or to the parent it :func:`follow` s) asked the polling
+    loop to stop."""
+    if _state["polling"] <= 0:
+        return False
+    event = _state.get("event")
+    return _state["signal"] is not None or (event is not None and event.is_set())
 
 
 def received() -> str | None:

@@ -273,6 +273,22 @@ def test_replica_error_matches_the_spread_of_independent_solves():
     assert 0.5 < ratio < 2.0, ratio
 
 
+def test_replicas_on_two_processes_equal_the_in_process_solve():
+    """Replicas and their step-halving partners run on a pool of processes give the same
+    estimates, errors and fields as one after another in this process."""
+    cfg = small(samples=400, replicas=3, t_max=3.0, growth=0.1, dt=0.1, h_max=0.5, scheme="imex2",
+                error_estimate=True)
+    one, two = solver.solve(cfg), solver.solve(cfg, workers=2)
+    assert one.status == two.status == "complete"
+    for name in ("A", "Cw_diag", "train_loss", "gap_sum"):
+        np.testing.assert_array_equal(getattr(one.result, name), getattr(two.result, name))
+    for name in ("Cg", "Rh", "Rhs"):
+        np.testing.assert_array_equal(getattr(one.result.fields, name), getattr(two.result.fields, name))
+    assert one.errors.keys() == two.errors.keys()
+    for key in one.errors:
+        np.testing.assert_array_equal(one.errors[key], two.errors[key])
+
+
 def test_iteration_converges_to_the_march_and_records_residuals():
     cfg = small(method="iterate", tol=0.1, replicas=1, source="cholesky")
     sol = solver.solve(cfg)

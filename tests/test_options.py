@@ -21,7 +21,7 @@ from grokking_workbench.numerics.validate import InputError
 CONFIGS = {"ode": ODEConfig, "simulate": CommitteeConfig, "dmft": DMFTConfig}
 COMMAND_OPTIONS = {"ode": {"out", "overwrite"},
                    "simulate": {"out", "overwrite", "resume"},
-                   "dmft": {"out", "overwrite", "resume", "uniform", "two_time_points", "N"}}
+                   "dmft": {"out", "overwrite", "resume", "uniform", "two_time_points", "workers", "N"}}
 BASE = {
     "ode": ["ode", "--N", "2", "--alpha", "0.5", "--eps", "0.05", "--A0", "0.04,-0.02",
             "--t-max", "10", "--records", "10"],

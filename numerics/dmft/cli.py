@@ -76,6 +76,11 @@ def main(args) -> int:
 
     cfg = config_from_args(args)
     positive_int("two_time_points", args.two_time_points)
+    if args.workers is not None:
+        positive_int("workers", args.workers)
+    from grokking_workbench.numerics.threads import available_cores
+
+    workers = available_cores() if args.workers is None else args.workers
     out = args.out
     if args.resume and cfg.method != "iterate":
         raise InputError("resume", "only the iterate method resumes (a march is one sweep)")
@@ -106,7 +111,8 @@ def main(args) -> int:
             warnings.simplefilter("ignore", RuntimeWarning)
             try:
                 sol = solver.solve(cfg, checkpoint=write, start=start, start_residuals=residuals,
-                                   two_time_points=None if cfg.method == "iterate" else args.two_time_points)
+                                   two_time_points=None if cfg.method == "iterate" else args.two_time_points,
+                                   workers=workers)
             except sweep.CovarianceError as exc:
                 print(f"grokking dmft: {exc}", file=sys.stderr)
                 return EXIT_DIVERGED

@@ -222,8 +222,12 @@ def online_limit(cfg: DMFTConfig, noise: sw.Noise) -> sw.SweepResult:
 
 
 def solve(cfg: DMFTConfig, *, checkpoint=None, start: sw.Fields | None = None,
-          start_residuals: list[float] | None = None, two_time_points: int | None = None) -> Solution:
+          start_residuals: list[float] | None = None, two_time_points: int | None = None,
+          workers: int = 1) -> Solution:
     """Solve the DMFT.
+
+    ``workers``: a march runs its replicas and their step-halving partners on this many
+    processes (the result does not depend on it; :func:`_march_with_errors`).
 
     ``two_time_points``: a march whose w-system is too large for the dense two-time outputs
     (:data:`DENSE_LIMIT`) keeps the fields Cg and Rh only between the nodes of
@@ -241,7 +245,7 @@ def solve(cfg: DMFTConfig, *, checkpoint=None, start: sw.Fields | None = None,
 
     check_config(cfg)
     if cfg.method == "march" or math.isinf(cfg.gamma):
-        return _march_with_errors(cfg, two_time_points)
+        return _march_with_errors(cfg, two_time_points, workers)
     p = cfg.problem()
     noise = sw.Noise.draw(cfg.samples, p, cfg.seed)
     t0 = time.perf_counter()
@@ -325,34 +329,95 @@ def output_nodes(cfg: DMFTConfig, T: int, two_time_points: int | None) -> np.nda
     return two_time_nodes(T, two_time_points)
 
 
-def _march_with_errors(cfg: DMFTConfig, two_time_points: int | None = None) -> Solution:
+def _replica(cfg: DMFTConfig, seed: int, nodes, coarse: bool = False):
+    """One replica's march (samples / replicas paths from ``seed``) on the grid, or with
+    ``coarse`` on its step-halving partner (every other node, the same random numbers at the
+    common nodes), whose one-time curves are returned (with ``diverged`` where it diverged)."""
+    p = cfg.problem()
+    noise = sw.Noise.draw(cfg.samples // cfg.replicas, p, seed)
+    if not coarse:
+        return sw.sweep(p, noise, estimator=cfg.estimator, source=cfg.source, nodes=nodes)
+    pc = cfg.problem()
+    pc.grid = p.grid.coarse()
+    partner = sw.sweep(pc, noise.every_other(), estimator=cfg.estimator, source=cfg.source,
+                       nodes=None if nodes is None else np.zeros(1, int))   # its fields are not used
+    out = _one_time(cfg, partner)
+    if partner.diverged is not None:
+        out["diverged"] = partner.diverged
+    return out
+
+
+def _worker_start(stop, threads: int) -> None:
+    """A replica process: follows the parent's interrupt (``stop``) and uses ``threads`` BLAS
+    threads, so that the pool does not oversubscribe the cores."""
+    from threadpoolctl import threadpool_limits
+
+    from grokking_workbench.numerics import interrupt
+
+    interrupt.follow(stop)
+    threadpool_limits(threads)
+
+
+def _replicas_in_parallel(cfg: DMFTConfig, nodes, workers: int):
+    """The replicas and their partners as tasks of a pool of ``workers`` forked processes
+    (largest first), gathered in replica order; (fine results, coarse curves, status or None).
+    The workers inherit the interrupt handling: a signal stops every march at its next node,
+    and the replicas' average up to the earliest of those times is kept (the partners, which
+    then say nothing about the error, are dropped)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, wait
+
+    from grokking_workbench.numerics import interrupt
+    from grokking_workbench.numerics.threads import available_cores
+
+    seeds = replica_seeds(cfg)
+    context = multiprocessing.get_context("fork")
+    stop = context.Event()
+    threads = max(1, available_cores() // workers)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_start,
+                             initargs=(stop, threads)) as pool:
+        fine = [pool.submit(_replica, cfg, seed, nodes) for seed in seeds]
+        coarse = [pool.submit(_replica, cfg, seed, nodes, True) for seed in seeds] if cfg.error_estimate else []
+        pending = set(fine + coarse)
+        while pending:
+            _, pending = wait(pending, timeout=0.2)
+            if interrupt.requested():
+                stop.set()
+        results = [f.result() for f in fine]
+        curves = [f.result() for f in coarse]
+    stopped = None
+    if interrupt.requested():
+        results = [r for r in results if r.steps >= 1]
+        curves = []
+        if results:
+            reached = cfg.problem().grid.t[min(r.steps for r in results)]
+            stopped = (f"interrupted at t = {reached:g} (the average of the {len(results)} replicas to "
+                       "this time is saved)")
+        else:
+            stopped = "interrupted in the first sweep before its first step"
+    return results, curves, stopped
+
+
+def _march_with_errors(cfg: DMFTConfig, two_time_points: int | None = None, workers: int = 1) -> Solution:
     """``replicas`` independent marches of samples / replicas paths each, averaged; their spread
     is the Monte-Carlo error of the average (standard error, ddof = 1). With ``error_estimate``,
     each replica is also solved on the coarse grid (every other node, the same random numbers at
     the common nodes); the discretisation error of the average is estimated by step halving,
     |X(h) - X(2h)| / (2^p - 1) for a scheme of order p, at the coarse nodes and interpolated
-    linearly in t between them. Only the running sums of the replicas' two-time fields are kept."""
+    linearly in t between them. In this process (``workers = 1``) only the running sums of the
+    replicas' two-time fields are kept; with ``workers > 1`` the replicas and partners run on
+    that many processes (:func:`_replicas_in_parallel`) and the results are the same."""
     from grokking_workbench.numerics import interrupt
 
-    p = cfg.problem()
-    grid = p.grid
+    grid = cfg.problem().grid
     t0 = time.perf_counter()
-    per = cfg.samples // cfg.replicas
     nodes = output_nodes(cfg, grid.T, two_time_points)
     results, curves, coarse = [], [], []
     total = None
     stopped = None
-    for k, seed in enumerate(replica_seeds(cfg)):
-        noise = sw.Noise.draw(per, p, seed)
-        res = sw.sweep(p, noise, estimator=cfg.estimator, source=cfg.source, nodes=nodes)
-        if interrupt.requested():
-            if res.steps < 1:
-                stopped = (f"interrupted after replica {k} of {cfg.replicas} (the average of the {k} "
-                           "complete replicas is saved)")
-                break
-            stopped = (f"interrupted at t = {grid.t[res.steps]:g} in replica {k + 1} of {cfg.replicas} "
-                       f"(the replicas' average to this time is saved; {k} complete)")
-        log.info("replica %d of %d: %s in %.1f s", k + 1, cfg.replicas, grid.describe(), sum(res.seconds.values()))
+
+    def add(res):
+        nonlocal total
         curves.append(_one_time(cfg, res))
         if total is None:
             total = res.fields
@@ -361,25 +426,38 @@ def _march_with_errors(cfg: DMFTConfig, two_time_points: int | None = None) -> S
                 getattr(total, name).__iadd__(getattr(res.fields, name))
         res.fields = None                     # the sums hold them
         results.append(res)
-        if stopped:
-            break
-        if cfg.error_estimate:
-            pc = cfg.problem()
-            pc.grid = grid.coarse()
-            partner = sw.sweep(pc, noise.every_other(), estimator=cfg.estimator, source=cfg.source,
-                               nodes=None if nodes is None else np.zeros(1, int))   # its fields are not used
-            coarse.append(_one_time(cfg, partner))
-            if partner.diverged is not None:
-                coarse[-1]["diverged"] = partner.diverged
+
+    if workers > 1 and cfg.replicas > 1:
+        done, coarse, stopped = _replicas_in_parallel(cfg, nodes, min(workers, 2 * cfg.replicas))
+        for k, res in enumerate(done):
+            log.info("replica %d of %d: %s in %.1f s", k + 1, cfg.replicas, grid.describe(),
+                     sum(res.seconds.values()))
+            add(res)
+    else:
+        for k, seed in enumerate(replica_seeds(cfg)):
+            res = _replica(cfg, seed, nodes)
             if interrupt.requested():
-                coarse.pop()                  # an interrupted partner says nothing about the error
-                stopped = (f"interrupted after replica {k + 1} of {cfg.replicas} (the average of the "
-                           f"{k + 1} complete replicas is saved)")
+                if res.steps < 1:
+                    stopped = (f"interrupted after replica {k} of {cfg.replicas} (the average of the {k} "
+                               "complete replicas is saved)")
+                    break
+                stopped = (f"interrupted at t = {grid.t[res.steps]:g} in replica {k + 1} of {cfg.replicas} "
+                           f"(the replicas' average to this time is saved; {k} complete)")
+            log.info("replica %d of %d: %s in %.1f s", k + 1, cfg.replicas, grid.describe(),
+                     sum(res.seconds.values()))
+            add(res)
+            if stopped:
                 break
-        del noise
+            if cfg.error_estimate:
+                coarse.append(_replica(cfg, seed, nodes, coarse=True))
+                if interrupt.requested():
+                    coarse.pop()                  # an interrupted partner says nothing about the error
+                    stopped = (f"interrupted after replica {k + 1} of {cfg.replicas} (the average of the "
+                               f"{k + 1} complete replicas is saved)")
+                    break
     if not results:
         return Solution(cfg, None, [], 0, time.perf_counter() - t0,
-                        "interrupted in the first sweep before its first step")
+                        stopped or "interrupted in the first sweep before its first step")
     for name in ("Cg", "Rh", "Rhs"):
         getattr(total, name).__imul__(1.0 / len(results))
     res = _average(results, total)
