@@ -71,13 +71,20 @@ solve stopped first). A statement is reproduced when every line is, not reproduc
    discretisation in quadrature, or 1e-9) of 1. Reproduced when every alpha's cell meets both;
    not reproduced when one misses either; inconclusive when a cell has no finite crossing.
 
-Cost (measured on this 2-core machine shared with other jobs, ``docs/dmft.md`` for the solver):
-a finite-gamma cell with 8000 paths costs about 0.1 CPU-s per node of its grid at T ~ 500 nodes
-(solve and step-halving partner), growing with T (the memory term is O(T^2)); the default step
-limit 1/(2 alpha (1 + gamma^-1/2)^2) gives T ~ 250 (alpha = 0.25) to ~ 1000 (alpha = 2, gamma = 8)
-nodes to the t_max below. In the full run the test loss falls by t = 145 in every cell (the
-slowest, gamma = 8 at alpha = 0.5 in ``dmft-grokking``), well inside t_max = 250 (125 at alpha = 2,
-where it falls by t = 73).
+Choice of t_max and cost. t_max = 250 (125 at alpha = 2) was chosen from ``dmft-grokking``, where
+the slowest fall of the test loss at gamma >= 8 is t = 145 (gamma = 8, alpha = 0.5; 73 at
+alpha = 2), and from two timed cells: (gamma, alpha) = (8, 2) to t = 125 (942 nodes) took 110
+CPU-s and (8, 0.5) to t = 100 (236 nodes) 23 CPU-s on this 2-core machine while it was busy with
+other jobs. The default step limit 1/(2 alpha (1 + gamma^-1/2)^2) gives 246 (alpha = 0.25, gamma = 32) to
+956 (alpha = 1, gamma = 8) nodes per cell. The full run (16 cells, 7,168 nodes at finite gamma, in
+one process: ``--workers 1``) took 237 CPU-s and 645 s wall beside two other jobs (largest cell
+110 s wall); the test loss fell in every cell, at most at 0.56 t_max (t = 140, gamma = 8,
+alpha = 0.5).
+
+A caveat on the Monte-Carlo error of a crossing time: the replicas' curves (2000 paths each) are
+noisier than their average, and the first crossing of a noisy curve comes early, so the replicas'
+spread describes the noise of the crossing but their mean sits slightly before the average
+curve's crossing; the central values are those of the average curve.
 """
 
 from __future__ import annotations
@@ -506,7 +513,6 @@ def plot(ds):
     # (a) t_train and t_test against gamma, one colour per alpha
     ax = axes[0]
     order = np.argsort(xpos)
-    top = np.nanmax(np.where(np.isfinite(ds.t_max.values), ds.t_max.values, np.nan))
     for a in alphas:
         one = ds.sel(alpha=a)
         colour = shades.colour(a)
@@ -518,13 +524,14 @@ def plot(ds):
                         color=colour, ms=4, capsize=2, lw=1.2, **style)
             if np.isinf(y).any():
                 never = True
-                ax.plot(xpos[order][np.isinf(y)], np.full(int(np.isinf(y).sum()), top), "^", color=colour, ms=6)
+                ax.plot(xpos[order][np.isinf(y)], one.t_max.values[order][np.isinf(y)], "^", color=colour, ms=6)
     ax.set(xscale="log", yscale="log", xlabel="gamma = P / D (rightmost: inf, the online limit)",
            ylabel=f"time t at which the loss falls below {ds.attrs.get('grok_fraction', 0.25):g} of its initial value")
     ax.set_xticks(xpos[order], [("inf" if np.isinf(g) else f"{g:g}") for g in gammas[order]])
     ax.xaxis.set_minor_locator(ticker.NullLocator())
+    ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
-    ax.yaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
     figures.wrapped_title(ax, "when the train and the test loss fall (DMFT, error bars: Monte-Carlo and "
                               "discretisation errors in quadrature)")
     entries = [("test loss: t_test", dict(ls="-", marker="o", ms=4)),
@@ -547,13 +554,15 @@ def plot(ds):
     for (i, j), v in np.ndenumerate(ratio):
         text = (f"{v:.3g}" if np.isfinite(v) else "test loss does\nnot fall by t_max" if np.isinf(v)
                 else str(status[i, j]) if status[i, j] != "ok" else figures.wrapped(str(why[i, j]), 16))
-        ax.text(j, i, text, ha="center", va="center", fontsize=8, color="w" if np.isfinite(v) else "k")
+        dark = np.isfinite(v) and v > 0 and im.norm(v) < 0.6     # light text on the dark end of viridis
+        ax.text(j, i, text, ha="center", va="center", fontsize=8, color="w" if dark else "k")
     ax.set(xticks=range(len(alphas)), xticklabels=[f"{a:g}" for a in alphas], yticks=range(len(gammas)),
            yticklabels=[("inf" if np.isinf(g) else f"{g:g}") for g in gammas[rows]],
            xlabel="alpha (laziness)", ylabel="gamma = P / D")
     bar = fig.colorbar(im, ax=ax, label="delay ratio t_test / t_train")
+    bar.locator = ticker.LogLocator(subs=(1.0, 2.0, 5.0))
     bar.formatter = ticker.FormatStrFormatter("%g")
-    bar.ax.yaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
+    bar.ax.yaxis.set_minor_formatter(ticker.NullFormatter())
     bar.update_ticks()
     figures.wrapped_title(ax, "delay ratio t_test / t_train (1: no gap)")
 
