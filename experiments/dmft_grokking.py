@@ -114,12 +114,20 @@ def _simulate(c: GrokkingConfig, alpha: float, gamma: float, t_max: float, *, un
                     progress=False)
 
 
+def fall_times(t: np.ndarray, train: np.ndarray, test: np.ndarray, fraction: float) -> tuple[float, float]:
+    """(t_train, t_test) of the module docstring: the first times the train and the test loss
+    fall below ``fraction`` of their values at t = 0 (linear interpolation between nodes; NaN if
+    never before the curve ends)."""
+    from grokking_workbench.experiments._wide_curves import crossing_time
+
+    return crossing_time(t, train, fraction * train[0]), crossing_time(t, test, fraction * test[0])
+
+
 def grok_time(t: np.ndarray, train: np.ndarray, test: np.ndarray, fraction: float) -> float:
     """t_test - t_train (module docstring), NaN if either never falls below ``fraction`` of its
     value at t = 0."""
-    from grokking_workbench.experiments._wide_curves import crossing_time
-
-    return crossing_time(t, test, fraction * test[0]) - crossing_time(t, train, fraction * train[0])
+    t_train, t_test = fall_times(t, train, test, fraction)
+    return t_test - t_train
 
 
 def _runs_over(kind: str) -> Schema:

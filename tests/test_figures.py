@@ -16,8 +16,9 @@ from grokking_workbench.numerics.io import read_dataset  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
-# a loss-curve sweep, a heat map beside error bars, DMFT heat maps and curves, network curves
-KINDS = ["alpha-sweep", "time-to-grok", "dmft-correlations", "dmft-grokking", "digits-alpha"]
+# a loss-curve sweep, a heat map beside error bars, DMFT heat maps and curves, network curves, a
+# DMFT grid (crossing times on a log axis with gamma = inf, a heat map, curves)
+KINDS = ["alpha-sweep", "time-to-grok", "dmft-correlations", "dmft-grokking", "digits-alpha", "dmft-grid"]
 
 
 @pytest.mark.parametrize("name", KINDS)
