@@ -20,14 +20,14 @@
 
 The last line printed is JSON.
 
-Measured once with the defaults on the 2-core development machine while other long runs kept its
-load average at 6-7 (so each process got well under a core, and the ratios measure the share of
-the machine more than the layer): cells of 0.9 s, in process 14.4 s, 2-worker cluster 11.5 s
-(start-up 1.7 s): speed-up 1.25 (1.47 without start-up), identical results; per-task overhead
-12 ms; early exit on the 4 x 4 quick Fig. 6b grid (blocks of 8, 3,000 steps): 22 % of the
-cell-steps saved but only 6 % of the wall time, because a block runs until its last cell is
-decided and a smaller batch costs more per configuration and step (on one core, width 200:
-about 3.7, 5.1 and 9.9 ms per configuration and step at batches of 12, 4 and 1 under load 9).
+Measured on the 2-core development machine with the other long runs paused (load average 2.3-3.6,
+still falling from the runs before): with the defaults (cells of 0.5 s), in process 8.0 s,
+2-worker cluster 5.1 s (start-up 0.46 s): speed-up 1.58 (1.74 without start-up), identical
+results; per-task overhead 3.2 ms; early exit on the 4 x 4 quick Fig. 6b grid (blocks of 8,
+3,000 steps): 22 % of the cell-steps saved but only 6.9 % of the wall time, because a block runs
+until its last cell is decided and a smaller batch costs more per configuration and step (0.41
+ms per cell-step without early exit, 0.49 with). With ``--cells 32 --cell-seconds 1``: in
+process 33.7 s, cluster 19.9 s, speed-up 1.69 (1.72 without start-up), overhead 2.5 ms.
 """
 
 from __future__ import annotations
