@@ -148,8 +148,8 @@ def _run(args) -> int:
         from grokking_workbench.experiments.derive_check import check_outcome
 
         if args.data_dir is not None:
-            raise InputError("data-dir", "give it with one digit experiment (digits-grokking, digits-alpha), "
-                             "not with 'all'")
+            raise InputError("data-dir", "give it with one digit experiment (digits-grokking, digits-alpha, "
+                             "phase-diagram-images), not with 'all'")
         sweeps = _sweep_settings(args, (args.out_dir or Path("results")) / "sweep-cells")
         derive_outcome = check_outcome()
         with sweeps:

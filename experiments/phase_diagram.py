@@ -314,14 +314,25 @@ def phase_probability(code: np.ndarray, ok: np.ndarray) -> np.ndarray:
     return np.where(n[..., None] > 0, prob / np.maximum(n[..., None], 1), np.nan)
 
 
+def majority_map(prob: np.ndarray) -> np.ndarray:
+    """The majority phase code of each point from its phase probabilities (..., 4) (ties: the
+    lower code); -1 where no cell of the point ran to a verdict."""
+    return np.where(np.isnan(prob).any(axis=-1), -1, np.nan_to_num(prob, nan=-1).argmax(axis=-1))
+
+
+def phase_counts(maj: np.ndarray) -> dict[str, int]:
+    """Points of a majority map in each phase, by phase name."""
+    return {PHASES[k]: int((maj == k).sum()) for k in range(4)}
+
+
 def verdicts(panel: Panel, prob: np.ndarray) -> dict[str, tuple[bool, str]]:
     """The paper's statements on the majority map of one panel (rows: y ascending; columns:
     decoder lr ascending): all four phases; grokking between comprehension and memorisation;
     the corners (6b-d: largest lr with least weight decay memorises, with most weight decay is
     confused; 6a: largest decoder lr with smallest embedding lr memorises, smallest decoder lr
     with largest embedding lr comprehends)."""
-    maj = np.where(np.isnan(prob).any(axis=-1), -1, np.nan_to_num(prob, nan=-1).argmax(axis=-1))
-    counts = {PHASES[k]: int((maj == k).sum()) for k in range(4)}
+    maj = majority_map(prob)
+    counts = phase_counts(maj)
     name = lambda code: PHASES[code] if code >= 0 else "no result"             # noqa: E731
     out = {"four_phases": (all(v > 0 for v in counts.values()),
                            ", ".join(f"{k} {v}" for k, v in counts.items()))}
@@ -401,36 +412,58 @@ def _panels(ds) -> list[str]:
     return ds.attrs.get("panels", "").split()
 
 
-def plot(ds):
+def draw_phase_map(ax, prob: np.ndarray, x, y, *, xticklabels=None, yticklabels=None):
+    """The majority phase of each point of ``prob`` (rows y, columns x, phases) as coloured
+    cells at positions ``x``, ``y`` (``*ticklabels``: label the positions, for axes that are
+    not numeric or hold 0 beside logarithmic values); where the majority phase's share of the
+    seeds is below 1 it is written in the cell. Returns the mesh (for :func:`phase_colourbar`)."""
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
+
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    maj = majority_map(prob).astype(float)
+    maj[maj < 0] = np.nan
+    mesh = ax.pcolormesh(x, y, np.ma.masked_invalid(maj), cmap=ListedColormap(COLOURS),
+                         vmin=-0.5, vmax=3.5, shading="nearest")
+    # how sure: the majority phase's share of the pairs, as a number where it is < 1
+    top = np.nan_to_num(prob).max(axis=-1)
+    for (i, j), v in np.ndenumerate(top):
+        if 0 < v < 1:
+            ax.text(x[j], y[i], f"{v:.1g}", ha="center", va="center", fontsize=6)
+    if xticklabels is None:
+        ax.xaxis.set_major_locator(plt.MaxNLocator(5))
+    else:
+        ax.set_xticks(x, labels=xticklabels)
+    if yticklabels is not None:
+        ax.set_yticks(y, labels=yticklabels)
+    return mesh
+
+
+def phase_colourbar(fig, axes, mesh, label: str = "majority phase over the pairs"):
+    """The colour bar of :func:`draw_phase_map`: one tick per phase, named."""
+    bar = fig.colorbar(mesh, ax=axes, label=label, shrink=0.9)
+    bar.set_ticks(range(len(PHASES)), labels=list(PHASES))
+    bar.minorticks_off()
+    return bar
+
+
+def plot(ds):
+    import matplotlib.pyplot as plt
 
     names = _panels(ds)
     fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names) + 1.2, 4.4), squeeze=False,
                              layout="constrained")
-    cmap = ListedColormap(COLOURS)
     for ax, n in zip(axes[0], names):
         prob = ds[f"phase_probability_{n}"]
         ydim = prob.dims[0]
-        p = prob.values
-        maj = np.where(np.isnan(p).any(axis=-1), np.nan, np.nan_to_num(p).argmax(axis=-1))
-        x = np.log10(prob[prob.dims[1]].values)
         y = prob[ydim].values
         ylog = ydim.startswith("embedding_lr")
-        mesh = ax.pcolormesh(x, np.log10(y) if ylog else y, np.ma.masked_invalid(maj), cmap=cmap,
-                             vmin=-0.5, vmax=3.5, shading="nearest")
-        # how sure: the majority phase's share of the pairs, as a number where it is < 1
-        top = np.nan_to_num(p).max(axis=-1)
-        for (i, j), v in np.ndenumerate(top):
-            if 0 < v < 1:
-                ax.text(x[j], (np.log10(y) if ylog else y)[i], f"{v:.1g}", ha="center", va="center", fontsize=6)
-        ax.xaxis.set_major_locator(plt.MaxNLocator(5))
+        mesh = draw_phase_map(ax, prob.values, np.log10(prob[prob.dims[1]].values),
+                              np.log10(y) if ylog else y)
         ax.set(xlabel="log10 decoder learning rate",
                ylabel="log10 embedding learning rate" if ylog else "decoder weight decay",
                title=f"Fig. {n} ({ds.sizes[prob.dims[1].replace('lr_', 'pair_')]} pair(s))")
-    bar = fig.colorbar(mesh, ax=list(axes[0]), label="majority phase over the pairs", shrink=0.9)
-    bar.set_ticks(range(len(PHASES)), labels=list(PHASES))
-    bar.minorticks_off()
+    phase_colourbar(fig, list(axes[0]), mesh)
     fig.suptitle("phase per point (numbers: the majority phase's share where it is below 1)", fontsize=10)
     return fig
 

@@ -30,6 +30,14 @@ L2 weight decay added to the gradient; ``adam`` (weight decay added to the gradi
 Records at log-spaced steps (0 and up to ``records - 1`` steps to the last): train and test loss
 and accuracy (evaluation mode), the parameter norm |theta|, the relative change
 |theta - theta_0| / |theta_0|, and whatever a ``record`` callback returns.
+
+First-reach steps (:func:`train_to_thresholds`, the phase diagrams of
+``experiments.phase_diagram_networks``): the first evaluation steps at which train and test
+accuracy reach a threshold, with early exit: a member whose two steps are known leaves the batch
+(:meth:`Trainer.select` keeps the rows of the others in every stacked tensor), so the rest run on
+a smaller batch with unchanged trajectories. ``Member.lr`` gives a member its own learning rate
+of the non-embedding parameters (a decoder learning-rate axis at a fixed embedding learning
+rate).
 """
 
 from __future__ import annotations
@@ -82,7 +90,8 @@ class Member:
     alpha: float = 1.0
     init_scale: float = 1.0
     lr_factor: float = 1.0               # multiplies eta_0 (both groups)
-    weight_decay: float | None = None    # None: the configuration's
+    weight_decay: float | None = None    # None: the configuration's (not the embeddings')
+    lr: float | None = None              # eta_0 of the non-embedding parameters (None: cfg.lr)
     data: int = 0                        # index of this member's dataset in the stacked data
 
 
@@ -191,7 +200,8 @@ class Trainer:
                                     ("embed", cfg.embed_lr or cfg.lr,
                                      cfg.embed_weight_decay if cfg.embed_weight_decay is not None
                                      else cfg.weight_decay)):
-            lr[g] = torch.tensor([base_lr * m.lr_factor / m.alpha ** cfg.lr_alpha_power
+            lr[g] = torch.tensor([(m.lr if m.lr is not None and g == "rest" else base_lr)
+                                  * m.lr_factor / m.alpha ** cfg.lr_alpha_power
                                   for m in self.members], dtype=self.dtype, device=self.device)
             wd[g] = torch.tensor([(m.weight_decay if m.weight_decay is not None and g == "rest"
                                    else base_wd) for m in self.members],
@@ -331,6 +341,33 @@ class Trainer:
                     p.sub_((lr / (1 - b1 ** t)) * m / denom)
         return loss
 
+    def select(self, keep) -> None:
+        """Keep only the members where ``keep`` (a boolean array of length M) is true: every
+        stacked tensor (parameters, optimiser state, data, learning rates, weight decays)
+        keeps their rows, so the others leave the batch and the kept ones continue exactly
+        as before (early exit: :func:`train_to_thresholds`)."""
+        import torch
+
+        keep = np.asarray(keep, bool)
+        if keep.shape != (len(self.members),):
+            raise ValueError(f"keep needs {len(self.members)} entries, got shape {keep.shape}")
+        idx = torch.as_tensor(np.nonzero(keep)[0], device=self.device)
+        with torch.no_grad():
+            self.params = {k: v.detach()[idx].clone().requires_grad_(True) for k, v in self.params.items()}
+            self.buffers = {k: v[idx] for k, v in self.buffers.items()}
+            self.params0 = {k: v[idx] for k, v in self.params0.items()}
+            self.opt = {k: {n: t[idx].clone() for n, t in st.items()} for k, st in self.opt.items()}
+            self.d = {k: v[idx] for k, v in self.d.items()}
+            self.lr = {g: v[idx] for g, v in self.lr.items()}
+            self.wd = {g: v[idx] for g, v in self.wd.items()}
+            self.alpha = self.alpha[idx]
+            self.norm0 = self.norm0[idx]
+            if self.f0_train is not None:
+                self.f0_train, self.f0_test = self.f0_train[idx], self.f0_test[idx]
+        rows = np.nonzero(keep)[0].tolist()
+        self.members = [self.members[i] for i in rows]
+        self.batch_gens = [self.batch_gens[i] for i in rows]
+
     # ------------------------------------------------------------------ measurements
     def param_norm(self, params=None):
         import torch
@@ -404,3 +441,61 @@ def train(make_model: Callable, data: dict, cfg: TrainConfig, members: list, *, 
         f"member {i} ({members[i]}) non-finite train loss from step {s}" for i, s in diverged.items())
     out["trainer"] = tr
     return out
+
+
+def train_to_thresholds(make_model: Callable, data: dict, cfg: TrainConfig, members: list, *,
+                        classes: int = 0, threshold: float = 0.9, eval_every: int = 10,
+                        stop_when_decided: bool = True, threads: int | None = None) -> dict:
+    """Train every member for at most ``cfg.steps`` steps and find the first evaluation steps
+    (0, ``eval_every``, 2 ``eval_every``, ... and ``cfg.steps``) at which its train and its
+    test accuracy reach ``threshold`` (the phase diagrams' first-reach steps).
+
+    ``stop_when_decided``: early exit; a member stops at the first evaluation at which both
+    accuracies have reached the threshold and leaves the batch (:meth:`Trainer.select`), so the
+    rest run on a smaller batch; a member whose train loss is not finite stops there too. Returns
+    numpy arrays over the members: ``steps_to_train``, ``steps_to_test`` (-1: not reached),
+    ``stop_step``, ``diverged`` (bool), and ``final``, a dict of :meth:`Trainer.measure`'s values
+    at the stop step; ``seconds``: the wall time."""
+    import time
+
+    import torch
+
+    from grokking_workbench.numerics.torch_runtime import torch_threads
+    from grokking_workbench.numerics.validate import positive_int
+
+    positive_int("eval_every", eval_every)
+    if not 0 < threshold <= 1:
+        raise InputError("threshold", f"must lie in (0, 1], got {threshold}")
+    start = time.perf_counter()
+    M = len(members)
+    first = {k: np.full(M, -1, dtype=np.int64) for k in ("train", "test")}
+    stop = np.full(M, cfg.steps, dtype=np.int64)
+    diverged = np.zeros(M, bool)
+    final: dict[str, np.ndarray] = {}
+    with torch_threads(threads):
+        tr = Trainer(make_model, data, cfg, members, classes=classes)
+        active = np.arange(M)               # original index of each row of the stacked state
+        for n in range(cfg.steps + 1):
+            if n % eval_every == 0 or n == cfg.steps:
+                values = {k: v.detach().cpu().numpy() for k, v in tr.measure().items()}
+                if "train_accuracy" not in values:
+                    raise InputError("threshold", "needs an accuracy (classes, or cfg.accuracy_threshold)")
+                for key in ("train", "test"):
+                    hit = (values[f"{key}_accuracy"] >= threshold - 1e-12) & (first[key][active] < 0)
+                    first[key][active[hit]] = n
+                bad = ~np.isfinite(values["train_loss"])
+                done = bad | (n == cfg.steps)
+                if stop_when_decided:
+                    done |= (first["train"][active] >= 0) & (first["test"][active] >= 0)
+                if done.any():
+                    for k, v in values.items():
+                        final.setdefault(k, np.full(M, np.nan))[active[done]] = v[done]
+                    stop[active[done]] = n
+                    diverged[active[bad]] = True
+                    if done.all():
+                        break
+                    tr.select(~done)
+                    active = active[~done]
+            tr.step()
+    return {"steps_to_train": first["train"], "steps_to_test": first["test"], "stop_step": stop,
+            "diverged": diverged, "final": final, "seconds": time.perf_counter() - start}
