@@ -16,8 +16,10 @@ from grokking_workbench.numerics.io import read_dataset  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
-# a loss-curve sweep, a heat map beside error bars, DMFT heat maps and curves, network curves
-KINDS = ["alpha-sweep", "time-to-grok", "dmft-correlations", "dmft-grokking", "digits-alpha"]
+# a loss-curve sweep, a heat map beside error bars, DMFT heat maps and curves, network curves,
+# phase maps beside heat maps of first-reach steps
+KINDS = ["alpha-sweep", "time-to-grok", "dmft-correlations", "dmft-grokking", "digits-alpha",
+         "phase-diagram-transformer", "phase-diagram-images"]
 
 
 @pytest.mark.parametrize("name", KINDS)
