@@ -479,6 +479,24 @@ def statements_images(ds) -> list[tuple[str, str, str]]:
 STATEMENTS = {"transformer": statements_transformer, "images": statements_images}
 
 
+def observations(ds) -> list[str]:
+    """Beside the verdicts, never part of them: the points whose majority phase is a tie between
+    seeds (the map shows the lower phase code: comprehension, grokking, memorisation, confusion),
+    the cells in each phase, and the saving of the early exit."""
+    prob = ds.phase_probability.values
+    maj = _majority(ds)
+    top = np.nan_to_num(prob).max(axis=-1)
+    tie = (np.nan_to_num(prob) == top[..., None]).sum(axis=-1) > 1
+    only_tie = [pdg.PHASES[k] for k in range(4) if (maj == k).any() and not ((maj == k) & ~tie).any()]
+    cells = {pdg.PHASES[k]: int((ds.phase.values == k).sum()) for k in range(4)}
+    run = float(np.nansum(ds.stop_step.values))
+    budget = ds.stop_step.size * float(ds.attrs.get("steps", np.nan))
+    return [f"{int(tie.sum())} of {tie.size} points have a tie between seeds for the majority phase"
+            + (f"; majority only through ties: {', '.join(only_tie)}" if only_tie else ""),
+            "cells per phase: " + ", ".join(f"{k} {v}" for k, v in cells.items()),
+            f"early exit: {run:.3g} of {budget:.3g} network-steps run ({100 * run / budget:.0f} %)"]
+
+
 # ------------------------------------------------------------------------------ figure
 def plot(ds):
     import matplotlib.pyplot as plt
@@ -489,9 +507,10 @@ def plot(ds):
     x, y = np.arange(len(lrs)), np.arange(len(wds))
     xl = [f"{v:.2g}" for v in lrs]
     yl = [f"{v:g}" for v in wds]
-    fig, axes = plt.subplots(1, 3, figsize=(15.5, 4.6), layout="constrained")
+    fig, axes = plt.subplots(1, 3, figsize=(16.5, 4.8), layout="constrained")
+    fig.get_layout_engine().set(wspace=0.06)
     mesh = pdg.draw_phase_map(axes[0], ds.phase_probability.values, x, y, xticklabels=xl, yticklabels=yl)
-    pdg.phase_colourbar(fig, axes[0], mesh, label=f"majority phase over {ds.sizes['seed']} seed(s)")
+    pdg.phase_colourbar(fig, axes[0], mesh, label=f"majority phase ({ds.sizes['seed']} seeds; tie: lower)")
     axes[0].set_title("phase (numbers: majority share < 1)", fontsize=10)
     steps = ds.attrs.get("steps")
     reached = np.concatenate([ds[v].values.ravel() for v in ("steps_to_train", "steps_to_val")])
@@ -534,7 +553,8 @@ register(name="phase-diagram-transformer",
          quick=TransformerGrid(p=7, train_fraction=0.8, d_model=8, n_heads=2, lrs=(1e-3, 1e-2),
                                weight_decays=(0.0, 1.0), seeds=1, steps=60, delay=20, eval_every=10),
          full=TRANSFORMER_FULL,
-         run=run, plot=plot, statements=statements_transformer, schema=_schema(TransformerGrid()))
+         run=run, plot=plot, statements=statements_transformer, observations=observations,
+         schema=_schema(TransformerGrid()))
 
 register(name="phase-diagram-images",
          summary="four-phase diagram of an MLP on digit images at a large initial scale: lr x weight decay",
@@ -543,4 +563,5 @@ register(name="phase-diagram-images",
          quick=ImageGrid(n_train=200, width=16, lrs=(1e-3, 1e-2), weight_decays=(0.0, 1.0), seeds=1,
                          steps=60, delay=20, eval_every=10, batch_size=50),
          full=IMAGES_FULL,
-         run=run, plot=plot, statements=statements_images, schema=_schema(ImageGrid()))
+         run=run, plot=plot, statements=statements_images, observations=observations,
+         schema=_schema(ImageGrid()))

@@ -17,8 +17,10 @@ from grokking_workbench.numerics.io import read_dataset  # noqa: E402
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 # a loss-curve sweep, a heat map beside error bars, DMFT heat maps and curves, network curves, a
-# DMFT grid (crossing times on a log axis with gamma = inf, a heat map, curves)
-KINDS = ["alpha-sweep", "time-to-grok", "dmft-correlations", "dmft-grokking", "digits-alpha", "dmft-grid"]
+# DMFT grid (crossing times on a log axis with gamma = inf, a heat map, curves), phase maps beside
+# heat maps of first-reach steps
+KINDS = ["alpha-sweep", "time-to-grok", "dmft-correlations", "dmft-grokking", "digits-alpha", "dmft-grid",
+         "phase-diagram-transformer", "phase-diagram-images"]
 
 
 @pytest.mark.parametrize("name", KINDS)

@@ -99,6 +99,8 @@ def test_transformer_grid_runs_as_a_sweep_and_a_rerun_recomputes_nothing(tmp_pat
     np.testing.assert_array_equal(ds.phase.values, pdg.classify(tr, va, TINY_T.delay))
     np.testing.assert_allclose(ds.phase_probability.sum("phase_name").values, 1.0)
     assert ds.attrs["status"] == "complete" and {"verdict_T1", "verdict_T2", "verdict_T3"} <= set(ds.attrs)
+    notes = pdn.observations(ds)
+    assert len(notes) == 3 and "network-steps run" in notes[2]
     stop = ds.stop_step.values
     early = stop < TINY_T.steps
     np.testing.assert_array_equal(stop[early], np.maximum(tr, va)[early])
