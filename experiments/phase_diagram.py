@@ -222,7 +222,9 @@ def val_best(labels: np.ndarray, masks: np.ndarray) -> np.ndarray:
     return np.asarray(out)
 
 
-_RESULTS = {
+#: the results of every phase-diagram cell (toy model and networks): first-reach steps and the
+#: state where training stopped
+FIRST_REACH_RESULTS = {
     "steps_to_train": "first step with train accuracy >= threshold (NaN: not within the budget)",
     "steps_to_val": "first step with validation accuracy >= threshold (NaN: not within the budget)",
     "stop_step": "step at which training stopped (phase decided, or the budget)",
@@ -230,8 +232,8 @@ _RESULTS = {
     "final_val_loss": "validation loss at the stop step",
     "final_train_acc": "train accuracy at the stop step",
     "final_val_acc": "validation accuracy at the stop step",
-    "final_rqi": "RQI of the embeddings at the stop step (NaN for S_3)",
 }
+_RESULTS = {**FIRST_REACH_RESULTS, "final_rqi": "RQI of the embeddings at the stop step (NaN for S_3)"}
 
 
 def run_block(config: Config, cells: list[dict]) -> list[dict]:

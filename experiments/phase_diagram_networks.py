@@ -244,16 +244,7 @@ def _train_config(config: Grid):
     return T.TrainConfig(loss="mse", batch_size=config.batch_size, **common)
 
 
-_RESULTS = {
-    "steps_to_train": "first step with train accuracy >= threshold (NaN: not within the budget)",
-    "steps_to_val": "first step with validation accuracy >= threshold (NaN: not within the budget)",
-    "stop_step": "step at which training stopped (phase decided, or the budget)",
-    "final_train_loss": "train loss at the stop step",
-    "final_val_loss": "validation loss at the stop step",
-    "final_train_acc": "train accuracy at the stop step",
-    "final_val_acc": "validation accuracy at the stop step",
-    "final_param_norm": "parameter norm |theta| at the stop step",
-}
+_RESULTS = {**pdg.FIRST_REACH_RESULTS, "final_param_norm": "parameter norm |theta| at the stop step"}
 
 
 def run_block(config: Grid, cells: list[dict]) -> list[dict]:
@@ -358,6 +349,15 @@ def _majority(ds) -> np.ndarray:
     return pdg.majority_map(ds.phase_probability.values)
 
 
+def _majority_with_the_phases_around_grokking(ds):
+    """(majority map, phase counts, '' or why a statement about where grokking lies cannot be
+    tested: the map lacks grokking, memorisation or comprehension)."""
+    maj = _majority(ds)
+    counts = pdg.phase_counts(maj)
+    missing = [k for k in ("grokking", "memorisation", "comprehension") if counts[k] == 0]
+    return maj, counts, ("the majority map lacks " + ", ".join(missing)) if missing else ""
+
+
 def four_phases(ds) -> tuple[str, str]:
     """T1 / I1 (module docstring): (verdict, evidence)."""
     from grokking_workbench.numerics import statistics as st
@@ -432,11 +432,9 @@ def grokking_near_memorisation(ds) -> tuple[str, str]:
     """T3 (module docstring): (verdict, evidence)."""
     from grokking_workbench.numerics import statistics as st
 
-    maj = _majority(ds)
-    counts = pdg.phase_counts(maj)
-    need = ("grokking", "memorisation", "comprehension")
-    if any(counts[k] == 0 for k in need):
-        return st.INCONCLUSIVE, "the majority map lacks " + ", ".join(k for k in need if counts[k] == 0)
+    maj, counts, lacking = _majority_with_the_phases_around_grokking(ds)
+    if lacking:
+        return st.INCONCLUSIVE, lacking
     g = maj == 1
     dm, dc = _distance_to(maj, 2)[g], _distance_to(maj, 0)[g]
     closer_m, closer_c = int((dm < dc).sum()), int((dc < dm).sum())
@@ -452,11 +450,9 @@ def grokking_between(ds) -> tuple[str, str]:
     """I2 (module docstring): (verdict, evidence)."""
     from grokking_workbench.numerics import statistics as st
 
-    maj = _majority(ds)
-    counts = pdg.phase_counts(maj)
-    need = ("grokking", "memorisation", "comprehension")
-    if any(counts[k] == 0 for k in need):
-        return st.INCONCLUSIVE, "the majority map lacks " + ", ".join(k for k in need if counts[k] == 0)
+    maj, counts, lacking = _majority_with_the_phases_around_grokking(ds)
+    if lacking:
+        return st.INCONCLUSIVE, lacking
     between = pdg.sandwiched(maj)
     return (st.verdict(between > 0, between == 0),
             f"grokking points in regions bordering comprehension and memorisation: {between} of {counts['grokking']}")
