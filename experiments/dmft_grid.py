@@ -235,13 +235,11 @@ def summarise(config: GridConfig, sol) -> dict:
         out[name + "_mc"] = _se([op(b, a) for a, b in reps])
         out[name + "_disc"] = _spread(central, [op(up[1], down[0]), op(down[1], up[0])])
     # the losses at fixed times and on the common axis (NaN past the solve's end)
+    axis = common_times(config)
     for name, curve in curves.items():
         for suffix, values in (("", curve), ("_mc", err[name, "mc"]), ("_disc", err[name, "disc"])):
-            at = [float(np.interp(x, t, values)) if x <= t[-1] else math.nan for x in config.loss_times]
-            out[f"{name}_at{suffix}"] = at
-            axis = common_times(config)
-            inside = axis <= t[-1] * (1 + 1e-12)
-            out[f"{name}{suffix}"] = np.where(inside, np.interp(axis, t, values), np.nan)
+            out[f"{name}_at{suffix}"] = [float(x) for x in st.on_times(config.loss_times, t, values)]
+            out[f"{name}{suffix}"] = st.on_times(axis, t, values)
     gap = np.abs(test - train)
     i = int(np.nanargmax(gap)) if np.isfinite(gap).any() else 0
     out["max_abs_gap"] = float(gap[i])

@@ -103,6 +103,8 @@ def run(c: Config):
 
     import xarray as xr
 
+    from grokking_workbench.numerics import statistics as st
+
     t_out = np.geomspace(c.t_min, c.t_max, c.output_points)
     G, R, K = len(c.gammas), c.replicas, c.output_points
     arr = lambda *shape: np.full(shape, np.nan)                       # noqa: E731
@@ -117,12 +119,9 @@ def run(c: Config):
         t = sols[0].result.grid.t
         last = min(s.result.steps for s in sols)
         reached[g] = t[last]
-        inside = t_out <= t[last]
 
         def on_output(curve):
-            out = np.full(K, np.nan)
-            out[inside] = np.interp(t_out[inside], t[:last + 1], curve[:last + 1])
-            return out
+            return st.on_times(t_out, t[:last + 1], curve[:last + 1])
 
         curves = [s.replica_curves for s in sols]
         for name in ("train_loss", "test_loss"):

@@ -287,6 +287,13 @@ def crossing_time(t, values, level: float) -> float:
     return float(t[i - 1] + f * (t[i] - t[i - 1]))
 
 
+def on_times(times, t, values) -> np.ndarray:
+    """``values`` recorded at ``t``, linearly interpolated at ``times``, NaN past the last record:
+    how the experiments put curves from different grids on one time axis."""
+    times = np.asarray(times, dtype=float)
+    return np.where(times <= t[-1] * (1 + 1e-12), np.interp(times, t, values), np.nan)
+
+
 def crossing_bootstrap(t, curves, level, *, n_boot: int = 2000, seed: int = 0,
                        level_is_fraction: bool = False, percent: float = 0.95) -> dict:
     """First time the mean over datasets of ``curves`` (datasets, t) falls to ``level`` (linear

@@ -329,12 +329,14 @@ def output_nodes(cfg: DMFTConfig, T: int, two_time_points: int | None) -> np.nda
     return two_time_nodes(T, two_time_points)
 
 
-def _replica(cfg: DMFTConfig, seed: int, nodes, coarse: bool = False):
-    """One replica's march (samples / replicas paths from ``seed``) on the grid, or with
-    ``coarse`` on its step-halving partner (every other node, the same random numbers at the
-    common nodes), whose one-time curves are returned (with ``diverged`` where it diverged)."""
+def _replica(cfg: DMFTConfig, seed: int, nodes, coarse: bool = False, noise: sw.Noise | None = None):
+    """One replica's march (samples / replicas paths from ``seed``, or the given ``noise`` drawn
+    from it) on the grid, or with ``coarse`` on its step-halving partner (every other node, the
+    same random numbers at the common nodes), whose one-time curves are returned (with
+    ``diverged`` where it diverged)."""
     p = cfg.problem()
-    noise = sw.Noise.draw(cfg.samples // cfg.replicas, p, seed)
+    if noise is None:
+        noise = sw.Noise.draw(cfg.samples // cfg.replicas, p, seed)
     if not coarse:
         return sw.sweep(p, noise, estimator=cfg.estimator, source=cfg.source, nodes=nodes)
     pc = cfg.problem()
@@ -435,7 +437,8 @@ def _march_with_errors(cfg: DMFTConfig, two_time_points: int | None = None, work
             add(res)
     else:
         for k, seed in enumerate(replica_seeds(cfg)):
-            res = _replica(cfg, seed, nodes)
+            noise = sw.Noise.draw(cfg.samples // cfg.replicas, cfg.problem(), seed)   # fine and partner
+            res = _replica(cfg, seed, nodes, noise=noise)
             if interrupt.requested():
                 if res.steps < 1:
                     stopped = (f"interrupted after replica {k} of {cfg.replicas} (the average of the {k} "
@@ -449,12 +452,13 @@ def _march_with_errors(cfg: DMFTConfig, two_time_points: int | None = None, work
             if stopped:
                 break
             if cfg.error_estimate:
-                coarse.append(_replica(cfg, seed, nodes, coarse=True))
+                coarse.append(_replica(cfg, seed, nodes, coarse=True, noise=noise))
                 if interrupt.requested():
                     coarse.pop()                  # an interrupted partner says nothing about the error
                     stopped = (f"interrupted after replica {k + 1} of {cfg.replicas} (the average of the "
                                f"{k + 1} complete replicas is saved)")
                     break
+            del noise
     if not results:
         return Solution(cfg, None, [], 0, time.perf_counter() - t0,
                         stopped or "interrupted in the first sweep before its first step")
