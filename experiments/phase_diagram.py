@@ -31,6 +31,15 @@ every cell, the probability of each phase at each point (share of the pairs), th
 cell, and the verdict on each of the paper's statements (``verdict_<panel>_<statement>``
 attributes, :func:`verdicts`).
 
+Statements (Sec. 4.1). The four phases, the two corners and grokking "sandwiched between
+comprehension and memorisation" are the paper's statements on Fig. 6b-d only ("(b)(c)(d): each
+phase diagram contains four phases"); on Fig. 6a it states the competition: "a fast decoder
+coupled with slow representation learning (bottom right) lead to memorization", "an extremely
+slow decoder coupled with fast representation learning (top left) will generalize in the end,
+[but] the generalization time is long", and comprehension "requires representation learning to
+be faster, but not too much, than the decoder". Each is tested on the majority map over the
+pairs (:func:`verdicts` gives the rules).
+
 Splits. For addition only splits on which 90 % validation accuracy is possible at all are used
 (every validation sample whose sum ``i + j`` never occurs in training is lost whatever the
 representation; ``numerics.representation.seen_label_fraction``), drawn at random among those
@@ -63,6 +72,7 @@ momentum time scales of Adam).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -327,28 +337,92 @@ def phase_counts(maj: np.ndarray) -> dict[str, int]:
     return {PHASES[k]: int((maj == k).sum()) for k in range(4)}
 
 
-def verdicts(panel: Panel, prob: np.ndarray) -> dict[str, tuple[bool, str]]:
-    """The paper's statements on the majority map of one panel (rows: y ascending; columns:
-    decoder lr ascending): all four phases; grokking between comprehension and memorisation;
-    the corners (6b-d: largest lr with least weight decay memorises, with most weight decay is
-    confused; 6a: largest decoder lr with smallest embedding lr memorises, smallest decoder lr
-    with largest embedding lr comprehends)."""
+#: the paper's statements on each kind of panel (Sec. 4.1), by verdict key
+STATEMENTS = {
+    "weight_decay": {
+        "four_phases": "Fig. 6b-d (i): the diagram includes all four phases",
+        "memorisation_corner": "Fig. 6b-d (ii): the top right corner (a fast and capable decoder: "
+                               "largest lr, least weight decay) is memorisation",
+        "confusion_corner": "Fig. 6b-d (iii): the bottom right corner (a fast and simple decoder: "
+                            "largest lr, most weight decay) is confusion",
+        "grokking_between": "Fig. 6b-d (iv): grokking is sandwiched between comprehension and memorisation",
+    },
+    "embedding_lr": {
+        "memorisation_corner": "Fig. 6a: a fast decoder coupled with slow representation learning "
+                               "(largest decoder lr, smallest embedding lr) leads to memorisation",
+        "slow_generalisation": "Fig. 6a: an extremely slow decoder with fast representation learning "
+                               "(smallest decoder lr, largest embedding lr) generalises in the end, "
+                               "but late",
+        "competition": "Fig. 6a: the phase is set by the competition between representation and "
+                       "decoder: generalisation needs representation learning fast enough against "
+                       "the decoder",
+    },
+}
+
+
+def verdicts(panel: Panel, prob: np.ndarray, steps_val: np.ndarray) -> dict[str, tuple[str, str]]:
+    """Verdict and evidence of each of the paper's statements (:data:`STATEMENTS`) on one panel,
+    from the majority map of the phase probabilities ``prob`` (rows: y ascending; columns:
+    decoder lr ascending; phases) and the first steps at 90 % validation accuracy ``steps_val``
+    (y, lr, pair; NaN or -1 where not reached).
+
+    6b-d: (i) every phase is some point's majority phase; (ii) the point (least weight decay,
+    largest lr) is memorisation; (iii) the point (most weight decay, largest lr) is confusion;
+    (iv) some grokking region borders both comprehension and memorisation (:func:`sandwiched`).
+    6a: the point (smallest embedding lr, largest decoder lr) is memorisation; the point
+    (largest embedding lr, smallest decoder lr) generalises (comprehension or grokking) and its
+    time to 90 % validation accuracy (median over the pairs) exceeds the median of that time over
+    the panel's generalising points; the competition: generalisation is monotone in the two
+    rates (a faster embedding never turns a generalising point into a failing one along a
+    column, a faster decoder never turns a failing point into a generalising one along a row)
+    and both kinds of point occur. A panel with a point without result gives every statement
+    ``inconclusive``.
+    """
+    from grokking_workbench.numerics import statistics as st
+
     maj = majority_map(prob)
-    counts = phase_counts(maj)
     name = lambda code: PHASES[code] if code >= 0 else "no result"             # noqa: E731
-    out = {"four_phases": (all(v > 0 for v in counts.values()),
-                           ", ".join(f"{k} {v}" for k, v in counts.items()))}
-    between = sandwiched(maj)
-    out["grokking_between"] = (between > 0, f"grokking points between comprehension and memorisation: {between}")
+    out = {}
     if panel.y == "embedding_lr":
-        a, b = name(maj[0, -1]), name(maj[-1, 0])
-        out["corners"] = (a == "memorisation" and b == "comprehension",
-                          f"max lr/min embedding lr: {a}; min lr/max embedding lr: {b}")
+        gen = (maj == 0) | (maj == 1)
+        corner = name(maj[0, -1])
+        out["memorisation_corner"] = (corner == "memorisation",
+                                      f"largest decoder lr, smallest embedding lr: {corner}")
+        val = np.where(np.asarray(steps_val, float) >= 0, steps_val, np.nan)
+        with warnings.catch_warnings():                                 # all-NaN points
+            warnings.simplefilter("ignore", RuntimeWarning)
+            t_point = np.nanmedian(val, axis=-1)
+        t_corner = float(t_point[-1, 0]) if gen[-1, 0] else np.nan
+        t_typical = float(np.median(t_point[gen])) if gen.any() else np.nan
+        out["slow_generalisation"] = (
+            bool(gen[-1, 0]) and t_corner > t_typical,
+            f"smallest decoder lr, largest embedding lr: {name(maj[-1, 0])}, 90 % validation at step "
+            f"{t_corner:.0f} against a median of {t_typical:.0f} over the {int(gen.sum())} "
+            f"generalising points")
+        # along rows (decoder lr ascending) generalisation may only stop; along columns
+        # (embedding lr ascending) it may only start
+        against_rows = int((~gen[:, :-1] & gen[:, 1:]).sum())
+        against_cols = int((gen[:-1, :] & ~gen[1:, :]).sum())
+        out["competition"] = (
+            against_rows + against_cols == 0 and gen.any() and (~gen).any(),
+            f"generalising points {int(gen.sum())}, failing {int((~gen).sum())}; a faster decoder "
+            f"turns failure into generalisation at {against_rows} places, a faster embedding turns "
+            f"generalisation into failure at {against_cols}")
     else:
+        counts = phase_counts(maj)
+        out["four_phases"] = (all(v > 0 for v in counts.values()),
+                              ", ".join(f"{k} {v}" for k, v in counts.items()))
         a, b = name(maj[0, -1]), name(maj[-1, -1])
-        out["corners"] = (a == "memorisation" and b == "confusion",
-                          f"max lr/min wd: {a}; max lr/max wd: {b}")
-    return out
+        out["memorisation_corner"] = (a == "memorisation", f"largest lr, least weight decay: {a}")
+        out["confusion_corner"] = (b == "confusion", f"largest lr, most weight decay: {b}")
+        between = sandwiched(maj)
+        out["grokking_between"] = (between > 0, f"grokking points between comprehension and "
+                                                f"memorisation: {between}")
+    missing = int((maj < 0).sum())
+    if missing:
+        return {k: (st.INCONCLUSIVE, f"{missing} points without result; {note}")
+                for k, (_, note) in out.items()}
+    return {k: (st.verdict(ok, not ok), note) for k, (ok, note) in out.items()}
 
 
 SCHEMA = _schema()
@@ -377,8 +451,8 @@ def run(config: Config):
         spec = model_spec(config, panel)
         ds["val_best"] = (pdim, val_best(spec.labels(), splits(config, panel)))
         ds = ds.rename({v: f"{v}_{n}" for v in ds.data_vars})
-        for key, (good, note) in verdicts(panel, prob).items():
-            attrs[f"verdict_{n}_{key}"] = f"{'holds' if good else 'fails'}: {note}"
+        for key, (verdict, note) in verdicts(panel, prob, va).items():
+            attrs[f"verdict_{n}_{key}"] = f"{verdict}: {note}"
         attrs[f"cells_{n}"] = ds.attrs["sweep_cells"]
         attrs[f"cpu_seconds_{n}"] = round(float(np.nansum(ds[f"cell_seconds_{n}"].values)), 1)
         attrs[f"panel_{n}"] = (f"{_Y_LONG[panel.y]} x decoder lr; {panel.group} {panel.task}, "
@@ -485,42 +559,31 @@ def sandwiched(maj: np.ndarray) -> int:
     return count
 
 
-def _check_map(maj: np.ndarray) -> tuple[bool, str]:
-    """Fig. 6b claims on one phase map (rows: weight decay ascending; columns: decoder lr
-    ascending): (i) all four phases; (ii) largest lr and smallest weight decay (a fast, capable
-    decoder) memorise; (iii) largest lr and largest weight decay (fast, simple) are confused;
-    (iv) grokking lies between comprehension and memorisation."""
-    counts = {PHASES[k]: int((maj == k).sum()) for k in range(4)}
-    four = all(v > 0 for v in counts.values())
-    top_right, bottom_right = PHASES[maj[0, -1]], PHASES[maj[-1, -1]]
-    between = sandwiched(maj)
-    ok = four and top_right == "memorisation" and bottom_right == "confusion" and between > 0
-    return ok, (", ".join(f"{k} {v}" for k, v in counts.items())
-                + f"; max lr/min wd: {top_right}; max lr/max wd: {bottom_right}; "
-                f"grokking points between comprehension and memorisation: {between}")
-
-
 def statements(ds) -> list[tuple[str, str, str]]:
-    """Fig. 6: the majority phase map over seeds has the four phases with grokking between
-    comprehension and memorisation (``_check_map``)."""
+    """Fig. 6: each panel's statements (:data:`STATEMENTS`) with the verdicts :func:`run` wrote
+    into the dataset (``verdict_<panel>_<key>`` attributes)."""
     from grokking_workbench.numerics import statistics as st
 
-    ok, msg = check(ds)
-    return [("Fig. 6: four phases; grokking lies between comprehension and memorisation", st.verdict(ok, not ok), msg)]
-
-
-def check(ds) -> tuple[bool, str]:
-    """Every verdict of every panel (``verdict_<panel>_<statement>`` attributes written by
-    :func:`run`, on the majority map of the phase probabilities)."""
-    keys = sorted(k for k in ds.attrs if k.startswith("verdict_"))
-    ok = bool(keys) and all(ds.attrs[k].startswith("holds") for k in keys)
-    return ok, " | ".join(f"{k[len('verdict_'):]}: {ds.attrs[k]}" for k in keys)
+    items = []
+    for n in _panels(ds):
+        kind = "embedding_lr" if any(d.startswith("embedding_lr") for d in
+                                     ds[f"phase_{n}"].dims) else "weight_decay"
+        for key, text in STATEMENTS[kind].items():
+            verdict, _, note = ds.attrs[f"verdict_{n}_{key}"].partition(": ")
+            if verdict not in st.VERDICTS:
+                raise ValueError(f"verdict_{n}_{key}: unknown verdict {verdict!r}")
+            items.append((text.replace("Fig. 6b-d", f"Fig. {n}").replace("Fig. 6a", f"Fig. {n}"),
+                          verdict, note))
+    return items
 
 
 register(
     name="phase-diagram",
     summary="comprehension / grokking / memorisation / confusion over decoder lr, weight decay and embedding lr",
-    claim="Liu et al. 2022 Fig. 6: four phases; grokking lies between comprehension and memorisation",
+    claim=("Liu et al. 2022 Fig. 6: (a) a fast decoder with slow representation learning memorises, "
+           "a slow decoder with fast representation learning generalises late; (b-d) four phases, "
+           "memorisation and confusion in the fast-decoder corners, grokking between comprehension "
+           "and memorisation"),
     # the paper's Fig. 6b on a 10x shorter clock (module docstring), one split whose best
     # validation accuracy is 0.9: decoder lr 1e-3..3e-2 <-> 1e-4..3e-3, embedding lr 1e-2 <-> 1e-3.
     # One split and one initialisation: the grokking region is narrow and depends on both (the

@@ -10,6 +10,7 @@ pytest.importorskip("torch")
 
 from grokking_workbench.experiments import cli  # noqa: E402
 from grokking_workbench.experiments import phase_diagram as pd  # noqa: E402
+from grokking_workbench.experiments import registry  # noqa: E402
 from grokking_workbench.numerics import sweep  # noqa: E402
 from grokking_workbench.numerics.validate import InputError  # noqa: E402
 
@@ -37,9 +38,12 @@ def test_panels_run_as_sweeps_and_a_rerun_recomputes_nothing(tmp_path):
     assert prob[0, 0, k[0]] >= 0.5
     assert ds.attrs["status"] == "complete"
     assert {a for a in ds.attrs if a.startswith("verdict_6b")} == {
-        "verdict_6b_four_phases", "verdict_6b_grokking_between", "verdict_6b_corners"}
-    ok, note = pd.check(ds)
-    assert ok is False and "6d_corners" in note          # 120 steps decide nothing of the paper's
+        f"verdict_6b_{key}" for key in pd.STATEMENTS["weight_decay"]}
+    items = pd.statements(ds)
+    assert len(items) == 2 * len(pd.STATEMENTS["weight_decay"])
+    assert [s[:7] for s, _, _ in items] == ["Fig. 6b"] * 4 + ["Fig. 6d"] * 4
+    ok, note = registry.get("phase-diagram").check(ds)
+    assert ok is False and "confusion" in note            # 120 steps decide nothing of the paper's
     # a stopped cell stopped where both thresholds were reached
     stop, tr, va = (ds[v].values for v in ("stop_step_6b", "steps_to_train_6b", "steps_to_val_6b"))
     early = stop < TINY.steps

@@ -6,7 +6,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from grokking_workbench.experiments.phase_diagram import _check_map, classify, sandwiched  # noqa: E402
+from grokking_workbench.experiments import phase_diagram as pd  # noqa: E402
+from grokking_workbench.experiments.phase_diagram import classify, sandwiched  # noqa: E402
 from grokking_workbench.numerics import representation as rep  # noqa: E402
 from grokking_workbench.numerics.simulate import toy_addition as ta  # noqa: E402
 from grokking_workbench.numerics.validate import InputError  # noqa: E402
@@ -125,22 +126,56 @@ def test_default_model_is_the_papers_toy_model():
     assert float(En.abs().max()) > 1.0
 
 
+def _prob(maj: np.ndarray) -> np.ndarray:
+    """Phase probabilities of one pair per point with the given phases."""
+    return np.eye(4)[maj]
+
+
 def test_phase_map_checks():
     C, G, M, X = 0, 1, 2, 3
+    panel = pd.Panel("6b")
+    none = np.full((2, 3, 1), np.nan)
     # rows: weight decay ascending; columns: decoder lr ascending
     good = np.array([[G, C, C, M],
                      [G, G, M, X],
                      [M, M, X, X]])
     assert sandwiched(good) == 3
-    ok, msg = _check_map(good)
-    assert ok, msg
+    out = pd.verdicts(panel, _prob(good), np.full(good.shape + (1,), np.nan))
+    assert {v for v, _ in out.values()} == {"reproduced"}, out
     # grokking touching comprehension only is not "between comprehension and memorisation"
     apart = np.array([[G, C, M, M],
                       [C, C, X, X]])
     assert sandwiched(apart) == 0
-    assert not _check_map(apart)[0]
+    out = pd.verdicts(panel, _prob(apart), np.full(apart.shape + (1,), np.nan))
+    assert out["grokking_between"][0] == "not reproduced" and out["confusion_corner"][0] == "reproduced"
     # wrong corners
-    assert not _check_map(np.array([[G, C, X], [M, C, M]]))[0]
+    out = pd.verdicts(panel, _prob(np.array([[G, C, X], [M, C, M]])), none)
+    assert out["memorisation_corner"][0] == out["confusion_corner"][0] == "not reproduced"
+    # a point without result leaves every statement open
+    prob = _prob(good)
+    prob[1, 1] = np.nan
+    out = pd.verdicts(panel, prob, np.full(good.shape + (1,), np.nan))
+    assert {v for v, _ in out.values()} == {"inconclusive"}
+
+
+def test_embedding_lr_panel_checks():
+    """Fig. 6a: rows embedding lr ascending, columns decoder lr ascending."""
+    C, G, M = 0, 1, 2
+    panel = pd.Panel("6a", y="embedding_lr")
+    maj = np.array([[M, M, M],
+                    [C, M, M],
+                    [G, C, C]])
+    val = np.array([[-1, -1, -1], [900, -1, -1], [3000, 200, 100]], float)[..., None]
+    out = pd.verdicts(panel, _prob(maj), val)
+    assert {v for v, _ in out.values()} == {"reproduced"}, out
+    # the slow-decoder corner generalises no later than the typical point
+    fast = val.copy()
+    fast[2, 0] = 150
+    assert pd.verdicts(panel, _prob(maj), fast)["slow_generalisation"][0] == "not reproduced"
+    # a faster decoder that generalises where a slower one failed breaks the competition
+    odd = np.array([[M, M, M], [C, M, C], [G, C, C]])
+    out = pd.verdicts(panel, _prob(odd), val)
+    assert out["competition"][0] == "not reproduced" and "at 1 places" in out["competition"][1]
 
 
 def test_rejects_bad_configuration():
