@@ -48,6 +48,18 @@ def test_batch_of_one_equals_member_of_batch():
                                rtol=0, atol=BATCH_ATOL)
 
 
+def test_a_member_gets_the_same_bits_in_any_batch_of_two_or_more():
+    """The cells of a phase-diagram block (float32) do not depend on their block-mates."""
+    spec = ta.ModelSpec(p=6, width=8)
+    batch = _batch(spec, B=5)
+    full = ta.train(spec, batch, 30, num_threads=1, chunk_size=None)
+    pair = ta.train(spec, ta.Batch(*(getattr(batch, k)[[1, 4]] for k in
+                                     ("embedding_lr", "lr", "weight_decay", "seed", "train_mask"))),
+                    30, num_threads=1, chunk_size=None)
+    for key, value in full.extra["params"].items():
+        np.testing.assert_array_equal(pair.extra["params"][key], value[[1, 4]])
+
+
 def test_chunked_training_equals_one_batch():
     spec = ta.ModelSpec(p=6, width=8)
     batch = _batch(spec, B=5)
