@@ -46,8 +46,15 @@ def _commit(source: str) -> str:
 
 
 def _seconds(ds) -> str:
+    """The run's wall time; for a sweep also its cells' compute time (a resumed sweep's run time
+    is that of its last invocation only)."""
+    import numpy as np
+
+    cells = [v for v in ds.data_vars if v == "cell_seconds" or v.startswith("cell_seconds_")]
+    compute = (f" (cells: {sum(float(np.nansum(ds[v].values)) for v in cells) / 3600:.1f} core-h)"
+               if cells else "")
     if "run_seconds" in ds.attrs:
-        return f"{float(ds.attrs['run_seconds']):.0f} s"
+        return f"{float(ds.attrs['run_seconds']):.0f} s{compute}"
     if "solve_seconds" in ds.attrs:
         return f"unknown (DMFT solves {float(ds.attrs['solve_seconds']):.0f} s)"
     return "unknown"
