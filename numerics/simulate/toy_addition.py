@@ -367,8 +367,9 @@ def train(spec: ModelSpec, batch: Batch, steps: int, record_steps=None, *, eval_
     one after another; the configurations are independent, so the result does not depend on
     it, to rounding: a batch of two or more configurations gives each the same bits whatever the
     others (checked in the tests), a batch of one takes another kernel path (it differs in the
-    last bits, and so does a configuration left alone in its batch by the early exit). On one CPU core the time per configuration and step is flat from 16 to ~128
-    configurations and grows beyond (the stacked activations leave the cache).
+    last bits, and so does a configuration left alone in its batch by the early exit). On one
+    CPU core the time per configuration and step is flat from 16 to ~128 configurations and
+    grows beyond (the stacked activations leave the cache).
 
     ``stop_when_decided``: early exit. A configuration stops at the first evaluation step at
     which both train and validation accuracy have reached ``threshold`` (its phase, in the sense
