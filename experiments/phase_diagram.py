@@ -7,7 +7,10 @@ embedding Adam, decoder AdamW) on four panels (:data:`FULL_PANELS`):
 * 6a: embedding learning rate (1e-5 .. 1e-2) against decoder learning rate, weight decay 0;
 * 6b: decoder weight decay (0 .. 10) against decoder learning rate (1e-4 .. 1e-2, as in the
   authors' sweep), embedding lr 1e-3, regression, over 3 (split, initialisation) pairs;
-* 6c: the same axes with classification (one-hot targets, cross-entropy);
+* 6c: the same with classification (one-hot targets, cross-entropy) and weight decay 0 .. 20,
+  the paper's range for classification (Sec. 4.1: "[0, 10] (regression) or [0, 20]
+  (classification)"; a first full run of 6c used 0 .. 10 and so never sampled the paper's
+  bottom right corner);
 * 6d: the same axes on the permutation group S_3 (36 ordered pairs, 24 for training, 3 x 3
   matrix embeddings multiplied, N(0, 1) initial entries, as in the authors' permutation script).
 
@@ -85,6 +88,7 @@ PHASES = ("comprehension", "grokking", "memorisation", "confusion")
 COLOURS = ("#2ca02c", "#1f77b4", "#d62728", "#7f7f7f")
 LRS = tuple(float(x) for x in np.geomspace(1e-4, 1e-2, 11))
 WEIGHT_DECAYS = tuple(float(x) for x in np.linspace(0.0, 10.0, 11))
+WEIGHT_DECAYS_CLASSIFICATION = tuple(float(x) for x in np.linspace(0.0, 20.0, 11))
 EMBEDDING_LRS = tuple(float(x) for x in np.geomspace(1e-5, 1e-2, 11))
 Y_AXES = ("weight_decay", "embedding_lr")
 _Y_LONG = {"weight_decay": "decoder weight decay (AdamW)", "embedding_lr": "embedding learning rate (Adam)"}
@@ -126,7 +130,7 @@ class Panel:
 FULL_PANELS = (
     Panel("6a", y="embedding_lr", ys=EMBEDDING_LRS, weight_decay=0.0),
     Panel("6b", pairs=3),
-    Panel("6c", task="classification"),
+    Panel("6c", task="classification", ys=WEIGHT_DECAYS_CLASSIFICATION),
     Panel("6d", group="s3", n_train=24, val_best_min=0.0, embed_init="normal"),
 )
 
