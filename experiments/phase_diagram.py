@@ -13,6 +13,11 @@ embedding Adam, decoder AdamW) on four panels (:data:`FULL_PANELS`):
   bottom right corner);
 * 6d: the same axes on the permutation group S_3 (36 ordered pairs, 24 for training, 3 x 3
   matrix embeddings multiplied, N(0, 1) initial entries, as in the authors' permutation script).
+  The paper's text fixes the group, the split and the optimisers; the authors' script
+  (``run_toy_model_permutations_ng.py``) differs from it in its defaults: S_4 (n = 4) with an
+  80 % training fraction, 10-D target vectors, float64, and ``torch.optim.Adam`` with coupled
+  (L2) weight decay for the decoder. We follow the text and keep the addition panels' 30-D
+  targets and float32.
 
 p = 10 and a 45/10 split for addition; 100,000 steps; 90 % thresholds; grokking needs a delay of
 at least 1,000 steps. Every cell (y, decoder lr, pair) is classified from the first steps at
@@ -581,6 +586,26 @@ def statements(ds) -> list[tuple[str, str, str]]:
     return items
 
 
+
+def observations(ds) -> list[str]:
+    """Beside the verdicts: each panel's cells by phase (every pair, not the majority), and where
+    its grokking cells lie."""
+    out = []
+    for n in _panels(ds):
+        code = ds[f"phase_{n}"]
+        counts = ", ".join(f"{PHASES[k]} {int((code.values == k).sum())}" for k in range(4))
+        line = f"Fig. {n} cells ({ds.sizes[code.dims[2]]} pair(s)): {counts}"
+        grok = code.where(code == 1).to_dataframe(name="phase").dropna()
+        if len(grok):
+            where = grok.reset_index()
+            line += (f"; grokking cells in pair(s) {sorted(set(where[code.dims[2]].astype(int)))}, "
+                     f"{code.dims[0].rsplit('_', 1)[0].replace('_', ' ')} "
+                     f"{where[code.dims[0]].min():g} .. {where[code.dims[0]].max():g}, decoder lr "
+                     f"{where[code.dims[1]].min():.2g} .. {where[code.dims[1]].max():.2g}")
+        out.append(line)
+    return out
+
+
 register(
     name="phase-diagram",
     summary="comprehension / grokking / memorisation / confusion over decoder lr, weight decay and embedding lr",
@@ -597,5 +622,5 @@ register(
                                embedding_lr=1e-2, val_best_min=0.9, val_best_max=0.9),),
                  steps=3000, delay=100, eval_every=10, block_size=8),
     full=Config(),
-    run=run, plot=plot, statements=statements, schema=SCHEMA,
+    run=run, plot=plot, statements=statements, observations=observations, schema=SCHEMA,
 )

@@ -42,6 +42,9 @@ def test_panels_run_as_sweeps_and_a_rerun_recomputes_nothing(tmp_path):
     items = pd.statements(ds)
     assert len(items) == 2 * len(pd.STATEMENTS["weight_decay"])
     assert [s[:7] for s, _, _ in items] == ["Fig. 6b"] * 4 + ["Fig. 6d"] * 4
+    obs = pd.observations(ds)
+    counts = [int(x) for x in obs[0].split(": ", 1)[1].split(";")[0].split() if x.isdigit()]
+    assert obs[0].startswith("Fig. 6b cells (2 pair(s))") and sum(counts) == ds.phase_6b.size
     ok, note = registry.get("phase-diagram").check(ds)
     assert ok is False and "confusion" in note            # 120 steps decide nothing of the paper's
     # a stopped cell stopped where both thresholds were reached
