@@ -14,9 +14,14 @@ are those of the full panel's pair K up to rounding: a block of other cells). Th
 on the split: a cell that memorises or is confused runs the whole budget, one that generalises
 stops when both thresholds are reached.
 
-Measured with the full configuration's cells (two processes on the two cores, nothing else
-running): 0.48 ms per cell-step including the blocks' tails, so pairs 0, 1 and 2 of the full
-panel (22 %, 25 % and 100 % of the budget run) come to 10.5, 11.9 and 48.7 minutes on 2 workers.
+Measured on the 2-core development machine, nothing else running: pair 0 in 20.8 minutes on 2
+workers (121 cells ok, 21.6 % of the step budget run, 0.64 core-hours of cells; comprehension
+96, memorisation 12, confusion 13). Its cells run 22 % of the budget but in blocks of one pair
+many of them run alone or in small batches after their block-mates have stopped, which costs
+more per cell-step than the full panel's blocks did (mixed pairs: 0.48 ms per cell-step there,
+which would have predicted 10.5 minutes). A pair whose cells all run the whole budget (the full
+run's pair 2) keeps every block full: 1.2e7 cell-steps at 0.41-0.48 ms (6d's and 6b's full
+blocks) on 2 workers, 41-48 minutes.
 """
 
 from __future__ import annotations

@@ -58,17 +58,20 @@ roughly linear (validation often before training), and in our runs such splits s
 comprehension, memorisation and confusion; grokking (validation trailing training by more than
 ``delay``) appeared only on splits with exactly one unseen validation sum (best accuracy 0.9),
 where 90 % needs every other validation sample, i.e. a precise linear representation and
-decoder, and not for every initialisation of such a split: the region is narrow. S_3 splits are
-uniform random 24/12 splits.
+decoder, and not for every initialisation of such a split: the region is narrow. The full run
+says otherwise: its pair 2 (best accuracy 0.9) memorises or is confused at every point of 6b,
+while all 8 grokking cells of 6b are in pair 1, whose validation sums all occur in training (at
+weight decay 8-10 and decoder lr <= 6.3e-4). S_3 splits are uniform random 24/12 splits.
 
-Cost. A cell-step (one configuration, one step, width 200) costs about 0.6 ms on an idle core in
-batches of 8 or more (``benchmarks/phase_diagram.py``), ~1 ms on this 2-core machine under a load
-of 6 and ~3.7 ms under a load of 9. The full 6b panel over one pair is 121 cells x 1e5 steps =
-1.2e7 cell-steps: about 2 core-hours idle, i.e. ~1 hour on 2 workers, less the early exit (on the
-quick 4 x 4 grid 22 % of the cell-steps but only 6 % of the wall time: a block runs until its
-last cell is decided). The full configuration (6a, 6b over 3 pairs, 6c, 6d: 726 cells) is about
-7.3e7 cell-steps, ~12 core-hours idle; ``grokking run phase-diagram`` runs it, resumable, on a
-LocalCluster or with ``--scheduler`` on a larger cluster.
+Cost. A cell-step (one configuration, one step, width 200) cost 0.41-0.48 ms per core with two
+processes on the two cores of the development machine and nothing else running (the full run's
+cells, the blocks' tails included), ~1 ms under a load of 6 and ~3.7 ms under a load of 9
+(``benchmarks/phase_diagram.py`` times the batched step alone). With early exit the cells of the full run
+ran 61 % (6a), 49 % (6b; 22 %, 25 % and 100 % for its pairs 0, 1, 2), 30 % (6c) and 100 % (6d)
+of the 1e5-step budget: 726 cells, 8.6 core-hours as run (6a under a heavier load).
+``grokking run phase-diagram`` runs it, resumable, on a LocalCluster or with ``--scheduler`` on a
+larger cluster; ``benchmarks/fig6b_split.py`` times one 6b pair from scratch on a 2-worker
+cluster.
 
 Quick configuration: panel 6b on a 4 x 4 grid with the same dynamics on a 10x shorter clock:
 every learning rate x10 and the step budget and delay / 10 (Adam moves each parameter by about
