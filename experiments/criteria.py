@@ -120,8 +120,7 @@ OLD = {
          'time to grok 99.3, 10.6; eq. (6) terms against the held-out loss: max |z| 1.67 (limit '
          '4.42)'),
     'phase-diagram': ('not reproduced',
-         'panel 6a alone (the first full panel, committed as results/phase-diagram/panel-6a.nc in '
-         'cac8041): four phases: '
+         'panel 6a alone (the first full panel, committed on its own in cac8041): four phases: '
          'fails (comprehension 48, grokking 0, memorisation 73, confusion 0); grokking between '
          'comprehension and memorisation: fails (0 points); corners: holds (max lr/min embedding '
          'lr: memorisation; min lr/max embedding lr: comprehension)'),
@@ -199,7 +198,7 @@ CHANGES: dict[str, list[Change]] = {
                "Configuration, not criterion: Fig. 6c's weight decay spans 0 .. 20, the paper's range for classification, instead of 0 .. 10; the panel was rerun (121 new cells).",
                "Sec. 4.1 gives the decoder weight decay in [0, 10] for regression and [0, 20] for classification; with 0 .. 10 the statement on the bottom right corner tested a point inside the paper's diagram",
                "not reproduced",
-               "6c over weight decay 0 .. 10 (one pair, committed as results/phase-diagram/panel-6c.nc in cac8041): "
+               "6c over weight decay 0 .. 10 (one pair, committed on its own in cac8041): "
                "comprehension 90, grokking 0, memorisation 31, confusion 0; memorisation corner reproduced; "
                "four phases, confusion corner and grokking between comprehension and memorisation not reproduced")],
     'time-to-grok': [_change('time-to-grok',
