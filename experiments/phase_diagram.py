@@ -345,7 +345,8 @@ def majority_map(prob: np.ndarray) -> np.ndarray:
 
 
 def phase_counts(maj: np.ndarray) -> dict[str, int]:
-    """Points of a majority map in each phase, by phase name."""
+    """Entries of an array of phase codes (a majority map's points, or cells) in each phase,
+    by phase name."""
     return {PHASES[k]: int((maj == k).sum()) for k in range(4)}
 
 
@@ -490,12 +491,6 @@ def run(config: Config):
     return SCHEMA.apply(out, config)
 
 
-def majority_phase(codes: np.ndarray) -> np.ndarray:
-    """Most frequent phase over the last axis (ties: the lower code)."""
-    counts = np.stack([(codes == k).sum(axis=-1) for k in range(4)], axis=-1)
-    return counts.argmax(axis=-1)
-
-
 def _panels(ds) -> list[str]:
     return ds.attrs.get("panels", "").split()
 
@@ -596,7 +591,7 @@ def observations(ds) -> list[str]:
     out = []
     for n in _panels(ds):
         code = ds[f"phase_{n}"]
-        counts = ", ".join(f"{PHASES[k]} {int((code.values == k).sum())}" for k in range(4))
+        counts = ", ".join(f"{k} {v}" for k, v in phase_counts(code.values).items())
         line = f"Fig. {n} cells ({ds.sizes[code.dims[2]]} pair(s)): {counts}"
         grok = code.where(code == 1).to_dataframe(name="phase").dropna()
         if len(grok):
